@@ -1,0 +1,1 @@
+"""Deterministic Dafeng sample data: reference tables, generators and the COPY loader."""

@@ -1,0 +1,1 @@
+"""Spatial core: database, ORM models, coordinate systems and geometry services."""

@@ -1,0 +1,53 @@
+"""Settings, built explicitly by callers (``create_app``, the CLI), never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_CLUSTER_DIR = PROJECT_ROOT / "var" / "pg"
+LOCAL_URL_FILE = PROJECT_ROOT / "var" / "database_url"
+
+
+def local_database_url() -> str | None:
+    """Return the URL of the project-local cluster written by ``cityops db up``."""
+    if LOCAL_URL_FILE.exists():
+        return LOCAL_URL_FILE.read_text().strip() or None
+    return None
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the PostGIS database is (``DATABASE_URL`` or ``CITY_DB_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_DB_", extra="ignore")
+
+    url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CITY_DB_URL")
+    )
+    pool_size: int = 10
+    statement_timeout_ms: int = 30_000
+
+    def resolved_url(self) -> str:
+        """Return the configured URL, the local cluster's, or raise."""
+        url = self.url or local_database_url()
+        if not url:
+            from spatial.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "No database: set DATABASE_URL or run `cityops db up` to start the local cluster."
+            )
+        return url
+
+
+class Settings(BaseSettings):
+    """Application settings (``CITY_`` prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_", extra="ignore")
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    county_code: str = "320904"
+    county_name: str = "大丰区"
+    title: str = "大丰区城市运行管理服务平台"
