@@ -188,9 +188,7 @@ def build_geography(
         ref = community_of[cell.block]
         street_areas[ref.street_name].cells.append(cell)
         scode = street_code[ref.street_name]
-        comm = comm_areas.setdefault(
-            ref.name, Area(f"{scode}{ref.code}", ref.name, parent=scode)
-        )
+        comm = comm_areas.setdefault(ref.name, Area(f"{scode}{ref.code}", ref.name, parent=scode))
         comm.cells.append(cell)
         resp.setdefault(cell.block, Area("", "", parent=comm.code)).cells.append(cell)
 
@@ -214,8 +212,9 @@ def _unit_grids(communities: object) -> list[Area]:
     for comm in communities:  # type: ignore[attr-defined]
         ordered = sorted(comm.cells, key=lambda c: (-c.j, c.i))
         for seq, cell in enumerate(ordered, start=1):
-            grids.append(Area(f"{comm.code}{seq:03d}", f"{comm.name}{seq:03d}网格",
-                              [cell], parent=comm.code))
+            grids.append(
+                Area(f"{comm.code}{seq:03d}", f"{comm.name}{seq:03d}网格", [cell], parent=comm.code)
+            )
     return sorted(grids, key=lambda a: a.code)
 
 
@@ -251,8 +250,14 @@ def _evaluation_grids(streets: object) -> list[Area]:
             target = min(big, key=lambda b: (b[0] - k[0]) ** 2 + (b[1] - k[1]) ** 2)
             groups[target].extend(groups.pop(k))
         for seq, k in enumerate(sorted(groups), start=1):
-            out.append(Area(f"{street.code}{seq:03d}", f"{street.name}评价网格{seq:03d}",
-                            groups[k], parent=street.code))
+            out.append(
+                Area(
+                    f"{street.code}{seq:03d}",
+                    f"{street.name}评价网格{seq:03d}",
+                    groups[k],
+                    parent=street.code,
+                )
+            )
     return out
 
 

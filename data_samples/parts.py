@@ -17,8 +17,11 @@ ROADSIDE_SHARE = {"01": 0.85, "02": 0.9, "03": 0.6, "04": 0.55, "05": 0.2}
 STATUSES = np.array(["完好", "破损", "丢失", "占用", "废弃"])
 STATUS_P = np.array([0.93, 0.04, 0.01, 0.015, 0.005])
 MAINTAINERS = {
-    "01": "大丰区市政设施管理处", "02": "大丰区交通设施养护中心",
-    "03": "大丰区环境卫生管理处", "04": "大丰区园林绿化管理处", "05": "大丰区城市管理局",
+    "01": "大丰区市政设施管理处",
+    "02": "大丰区交通设施养护中心",
+    "03": "大丰区环境卫生管理处",
+    "04": "大丰区园林绿化管理处",
+    "05": "大丰区城市管理局",
 }
 
 
@@ -83,8 +86,10 @@ def _area_points(
 
 
 def generate_parts(
-    classes: tuple[ClassRef, ...], roads: list[RoadFeature],
-    district: shapely.Geometry, rng: np.random.Generator,
+    classes: tuple[ClassRef, ...],
+    roads: list[RoadFeature],
+    district: shapely.Geometry,
+    rng: np.random.Generator,
 ) -> PartBatch:
     """All components, every one inside the district (candidates outside are redrawn)."""
     counts = class_counts(classes, rng)

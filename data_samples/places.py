@@ -103,11 +103,16 @@ def build_roads(geo: Geography, names: list[RoadRef]) -> list[RoadFeature]:
             merged = shapely.line_merge(shapely.union_all(edges))
             multi = merged if isinstance(merged, MultiLineString) else MultiLineString([merged])
             pool = pools[direction]
-            ref = pool[k] if k < len(pool) else RoadRef(f"规划{direction}{k + 1}路", "路", direction)
+            ref = (
+                pool[k] if k < len(pool) else RoadRef(f"规划{direction}{k + 1}路", "路", direction)
+            )
             grade = 1 if k % 3 == 1 else 2 if k % 3 == 0 else 3
             code = f"R{direction}{line:03d}"
-            roads.append(RoadFeature(code, ref.name, ref.kind, grade, direction, multi,
-                                     round(_length_m(multi), 1)))
+            roads.append(
+                RoadFeature(
+                    code, ref.name, ref.kind, grade, direction, multi, round(_length_m(multi), 1)
+                )
+            )
     return roads
 
 
@@ -115,8 +120,11 @@ def door_plates(roads: list[RoadFeature]) -> list[Plate]:
     """Odd numbers on the north/west side, even on the south/east, every 35 m."""
     plates: list[Plate] = []
     for road in roads:
-        normal = (0.0, PLATE_OFFSET_M / M_PER_DEG_LAT) if road.direction == "EW" else (
-            -PLATE_OFFSET_M / M_PER_DEG_LON, 0.0)
+        normal = (
+            (0.0, PLATE_OFFSET_M / M_PER_DEG_LAT)
+            if road.direction == "EW"
+            else (-PLATE_OFFSET_M / M_PER_DEG_LON, 0.0)
+        )
         line = max(road.geometry.geoms, key=lambda g: g.length)
         coords = np.asarray(line.coords)
         if (road.direction == "EW" and coords[0, 0] > coords[-1, 0]) or (
@@ -129,13 +137,24 @@ def door_plates(roads: list[RoadFeature]) -> list[Plate]:
             at = line.interpolate(dist / length, normalized=True)
             for side, number in ((1, 2 * k + 1), (-1, 2 * k + 2)):
                 p = Point(at.x + side * normal[0], at.y + side * normal[1])
-                plates.append(Plate(f"{road.code}M{number:04d}", "门牌", road.name, number, "号",
-                                    p, road_code=road.code))
+                plates.append(
+                    Plate(
+                        f"{road.code}M{number:04d}",
+                        "门牌",
+                        road.name,
+                        number,
+                        "号",
+                        p,
+                        road_code=road.code,
+                    )
+                )
     return plates
 
 
 def place_compounds(
-    geo: Geography, refs: tuple[CompoundRef, ...], street_codes: dict[str, str],
+    geo: Geography,
+    refs: tuple[CompoundRef, ...],
+    street_codes: dict[str, str],
     rng: np.random.Generator,
 ) -> list[CompoundFeature]:
     """Put each compound in a distinct cell of its street, set back from the roads."""
@@ -149,7 +168,9 @@ def place_compounds(
         cell = free[int(rng.integers(len(free)))]
         taken.add((cell.i, cell.j))
         shape = cell.polygon.buffer(-0.00022, join_style="mitre")
-        out.append(CompoundFeature(f"Q{ref.seq:04d}", ref, community_of[(cell.i, cell.j)], scode, shape))
+        out.append(
+            CompoundFeature(f"Q{ref.seq:04d}", ref, community_of[(cell.i, cell.j)], scode, shape)
+        )
     return out
 
 
@@ -171,8 +192,11 @@ def place_buildings(
                 if comp.geometry.contains(footprint):
                     number += 1
                     floors = int(rng.choice([6, 6, 7, 11, 18, 26]))
-                    out.append(BuildingFeature(f"{comp.code}B{number:03d}", comp, number,
-                                               floors, footprint))
+                    out.append(
+                        BuildingFeature(
+                            f"{comp.code}B{number:03d}", comp, number, floors, footprint
+                        )
+                    )
                 x += w + gap_x
             y -= h + gap_y
     return out
@@ -181,7 +205,15 @@ def place_buildings(
 def building_plates(buildings: list[BuildingFeature]) -> list[Plate]:
     """One building plate (楼牌) per building: e.g. 莱茵城5栋."""
     return [
-        Plate(f"{b.code}L", "楼牌", b.compound.ref.name, b.number, "栋",
-              b.geometry.centroid, compound_code=b.compound.code, building_code=b.code)
+        Plate(
+            f"{b.code}L",
+            "楼牌",
+            b.compound.ref.name,
+            b.number,
+            "栋",
+            b.geometry.centroid,
+            compound_code=b.compound.code,
+            building_code=b.code,
+        )
         for b in buildings
     ]

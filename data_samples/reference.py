@@ -114,33 +114,41 @@ def event_classes() -> tuple[ClassRef, ...]:
 @cache
 def streets() -> tuple[StreetRef, ...]:
     """Streets of the district seat."""
-    return tuple(StreetRef(r["code"].zfill(3), r["name"], r["kind"])
-                 for r in read_rows("streets.csv"))
+    return tuple(
+        StreetRef(r["code"].zfill(3), r["name"], r["kind"]) for r in read_rows("streets.csv")
+    )
 
 
 @cache
 def communities() -> tuple[CommunityRef, ...]:
     """Communities per street."""
-    return tuple(CommunityRef(r["street_name"], r["code"].zfill(3), r["name"])
-                 for r in read_rows("communities.csv"))
+    return tuple(
+        CommunityRef(r["street_name"], r["code"].zfill(3), r["name"])
+        for r in read_rows("communities.csv")
+    )
 
 
 @cache
 def compounds() -> tuple[CompoundRef, ...]:
     """The tender's compounds with their garbage drop-point counts."""
-    return tuple(CompoundRef(int(r["seq"]), r["street"], r["name"], int(r["drop_points"] or 0))
-                 for r in read_rows("compounds.csv"))
+    return tuple(
+        CompoundRef(int(r["seq"]), r["street"], r["name"], int(r["drop_points"] or 0))
+        for r in read_rows("compounds.csv")
+    )
 
 
 @cache
 def roads() -> tuple[RoadRef, ...]:
     """Road names."""
-    return tuple(RoadRef(r["name"], r["kind"], r["direction"].upper())
-                 for r in read_rows("roads.csv"))
+    return tuple(
+        RoadRef(r["name"], r["kind"], r["direction"].upper()) for r in read_rows("roads.csv")
+    )
 
 
 @cache
 def departments() -> tuple[DepartmentRef, ...]:
     """Organisations."""
-    return tuple(DepartmentRef(r["code"], r["name"], r["kind"], r.get("phone", ""))
-                 for r in read_rows("departments.csv"))
+    return tuple(
+        DepartmentRef(r["code"], r["name"], r["kind"], r.get("phone", ""))
+        for r in read_rows("departments.csv")
+    )

@@ -87,8 +87,17 @@ class Cluster:
             os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
         initdb = str(pg_bin_dir() / "initdb")
         _run_as_owner(
-            [initdb, "-D", str(self.datadir), "-U", SUPERUSER, "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8"],
+            [
+                initdb,
+                "-D",
+                str(self.datadir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
             self.owner,
         )
 
@@ -105,9 +114,12 @@ class Cluster:
         if not self.port:
             self.port = self._remembered_port() or free_port()
         opts = [
-            f"-p {self.port}", "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={self.datadir}", "-c max_connections=200",
-            "-c shared_buffers=256MB", "-c max_parallel_workers_per_gather=0",
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.datadir}",
+            "-c max_connections=200",
+            "-c shared_buffers=256MB",
+            "-c max_parallel_workers_per_gather=0",
         ]
         if fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]

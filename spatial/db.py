@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from psycopg_pool import AsyncConnectionPool
 
 DRIVER = "postgresql+psycopg"
 
@@ -27,12 +27,16 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
 
 
-def make_pool(url: str, max_size: int = 10, statement_timeout_ms: int = 30_000
-              ) -> AsyncConnectionPool:
+def make_pool(
+    url: str, max_size: int = 10, statement_timeout_ms: int = 30_000
+) -> AsyncConnectionPool:
     """Create the API's async connection pool (opened by the app lifespan)."""
     options = f"-c statement_timeout={statement_timeout_ms} -c search_path=city,public"
     return AsyncConnectionPool(
-        libpq_url(url), min_size=1, max_size=max_size, open=False,
+        libpq_url(url),
+        min_size=1,
+        max_size=max_size,
+        open=False,
         kwargs={"options": options, "autocommit": True},
     )
 
@@ -40,8 +44,10 @@ def make_pool(url: str, max_size: int = 10, statement_timeout_ms: int = 30_000
 def ensure_database(url: str) -> None:
     """Create the database named in ``url`` when the server lacks it."""
     target = make_url(sqlalchemy_url(url))
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             exists = conn.scalar(
@@ -56,8 +62,10 @@ def ensure_database(url: str) -> None:
 def drop_database(url: str) -> None:
     """Drop the database named in ``url`` (throwaway test databases)."""
     target = make_url(sqlalchemy_url(url))
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')

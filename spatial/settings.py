@@ -22,13 +22,14 @@ def local_database_url() -> str | None:
 class DatabaseSettings(BaseSettings):
     """Where the PostGIS database is (``DATABASE_URL`` or ``CITY_DB_URL``)."""
 
-    model_config = SettingsConfigDict(env_prefix="CITY_DB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CITY_DB_", extra="ignore", populate_by_name=True)
 
     url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CITY_DB_URL")
     )
     pool_size: int = 10
     statement_timeout_ms: int = 30_000
+    connect_timeout_s: float = 5.0
 
     def resolved_url(self) -> str:
         """Return the configured URL, the local cluster's, or raise."""

@@ -11,8 +11,9 @@ from spatial.models import SCHEMA, Base
 IGNORED_TABLES = {"spatial_ref_sys"}
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool,
-                   compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     """Only our schema's tables; PostGIS's own tables are not ours to migrate."""
     if type_ == "table":
         return name not in IGNORED_TABLES and getattr(obj, "schema", None) == SCHEMA

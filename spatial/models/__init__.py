@@ -10,7 +10,23 @@ from spatial.models.parts import Part
 from spatial.models.places import Address, Building, Compound, Poi, Road
 
 __all__ = [
-    "SCHEMA", "SRID", "Address", "Base", "Building", "Case", "Community", "ComponentClass",
-    "Compound", "Department", "District", "EvaluationGrid", "EventClass", "Part", "Poi",
-    "ResponsibilityGrid", "Road", "Street", "UnitGrid",
+    "SCHEMA",
+    "SRID",
+    "Address",
+    "Base",
+    "Building",
+    "Case",
+    "Community",
+    "ComponentClass",
+    "Compound",
+    "Department",
+    "District",
+    "EvaluationGrid",
+    "EventClass",
+    "Part",
+    "Poi",
+    "ResponsibilityGrid",
+    "Road",
+    "Street",
+    "UnitGrid",
 ]

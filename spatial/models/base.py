@@ -47,8 +47,9 @@ class AreaAttributes:
     alias: Mapped[str | None] = mapped_column(String(100), comment="别名")
     old_name: Mapped[str | None] = mapped_column(String(100), comment="曾用名")
     data_source: Mapped[str] = mapped_column(String(30), default="基础地理数据", comment="数据来源")
-    initial_date: Mapped[date] = mapped_column(Date, server_default=func.current_date(),
-                                               comment="初始日期")
+    initial_date: Mapped[date] = mapped_column(
+        Date, server_default=func.current_date(), comment="初始日期"
+    )
     change_date: Mapped[date | None] = mapped_column(Date, comment="变更日期")
     note: Mapped[str | None] = mapped_column(String(100), comment="备注")
 
@@ -56,7 +57,5 @@ class AreaAttributes:
 class Timestamps:
     """Creation and change timestamps."""
 
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

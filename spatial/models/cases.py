@@ -18,8 +18,9 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_no: Mapped[str] = mapped_column(String(30), unique=True, comment="案卷号")
-    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True,
-                                                        comment="client report key")
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(80), unique=True, comment="client report key"
+    )
     source: Mapped[str] = mapped_column(String(20), comment="受理来源")
     category: Mapped[str] = mapped_column(String(4), comment="事件/部件")
     class_code: Mapped[str] = mapped_column(String(10), index=True, comment="大小类代码")
@@ -31,7 +32,8 @@ class Case(Base):
     responsibility_grid_code: Mapped[str | None] = mapped_column(
         ForeignKey("responsibility_grids.code"), index=True
     )
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                  server_default=func.now(), index=True)
+    reported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
     h3: Mapped[int | None] = h3_cell()
     geom: Mapped[object] = geom("POINT")

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from spatial.models.base import Base, digits
 
 
-
 def _class_checks() -> tuple[CheckConstraint, ...]:
     """Fresh constraint objects for one catalogue table."""
     return (

@@ -15,5 +15,7 @@ class Department(Base):
 
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
-    kind: Mapped[str] = mapped_column(String(20), comment="处置部门/街道/社区/第三方运营公司/指挥中心")
+    kind: Mapped[str] = mapped_column(
+        String(20), comment="处置部门/街道/社区/第三方运营公司/指挥中心"
+    )
     phone: Mapped[str | None] = mapped_column(String(30))

@@ -49,8 +49,9 @@ class Part(Base):
     )
     status: Mapped[str] = mapped_column(String(4), default="完好", comment="状态")
     initial_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), comment="初始时间")
-    change_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                         comment="变更时间")
+    change_time: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="变更时间"
+    )
     data_source: Mapped[str] = mapped_column(String(30), comment="数据来源")
     location_desc: Mapped[str | None] = mapped_column(String(200), comment="位置描述")
     currency_date: Mapped[date | None] = mapped_column(Date, comment="现势性")

@@ -69,7 +69,7 @@ class Address(AreaAttributes, Base):
 
 
 class Poi(AreaAttributes, Base):
-    """A point of interest (兴趣点): shop, school, bus stop, bridge, square…"""
+    """A point of interest (兴趣点): shop, school, bus stop, bridge, square."""
 
     __tablename__ = "pois"
 

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI), routers and the ``cityops`` command line."""

@@ -1,0 +1,46 @@
+"""The FastAPI application factory: settings in, app out; no globals at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.problems import install_problem_handlers
+from api.routers.crs import crs_router
+from api.routers.health import health_router
+from api.routers.layers import layers_router
+from layers.base import default_registry
+from spatial.db import make_pool
+from spatial.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan owns the connection pool and the layer registry."""
+    settings = settings or Settings()
+    url = settings.db.resolved_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(url, settings.db.pool_size, settings.db.statement_timeout_ms)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title=settings.title,
+        version="0.1.0",
+        lifespan=lifespan,
+        description="大丰区城市运行管理服务平台 — spatial core API. "
+        "Coordinates are stored in CGCS2000 (EPSG:4490).",
+    )
+    app.state.settings = settings
+    app.state.registry = default_registry()
+    install_problem_handlers(app)
+    for router in (health_router(), layers_router(), crs_router()):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Small routers, one per concern, mounted by ``api.app.create_app``."""

@@ -1,0 +1,1 @@
+"""Grid services: unit, responsibility and evaluation grid codes and topology checks."""

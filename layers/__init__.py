@@ -1,0 +1,1 @@
+"""Business layers and modules, each declared as a ``LayerSpec`` in the registry."""

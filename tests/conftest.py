@@ -1,0 +1,88 @@
+"""Test fixtures: a throwaway PostGIS cluster, a migrated database with the small samples."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from data_samples.load import load
+from spatial.cluster import Cluster
+from spatial.db import drop_database, ensure_database, libpq_url, make_engine
+from spatial.migrate import upgrade
+from spatial.settings import DatabaseSettings, Settings
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a PostGIS server: ``CITYOPS_TEST_SERVER_URL`` or a throwaway cluster."""
+    external = os.environ.get("CITYOPS_TEST_SERVER_URL")
+    if external:
+        yield external
+        return
+    root = Path(tempfile.mkdtemp(prefix="cityops-pg-"))
+    root.chmod(0o755)
+    cluster = Cluster(root / "data")
+    cluster.ensure_running(fast=True)
+    try:
+        yield cluster.url()
+    finally:
+        cluster.destroy()
+        root.rmdir()
+
+
+def _database(server: str, name: str) -> str:
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def db_url(pg_server: str) -> Iterator[str]:
+    """A migrated database holding the small Dafeng sample (read-only for tests)."""
+    url = _database(pg_server, f"cityops_test_{uuid.uuid4().hex[:8]}")
+    ensure_database(url)
+    upgrade(url)
+    load(url, "small", progress=lambda _msg: None)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def scratch_url(db_url: str, pg_server: str) -> Iterator[str]:
+    """A private copy of the sample database for tests that write."""
+    url = _database(pg_server, f"cityops_scratch_{uuid.uuid4().hex[:8]}")
+    template = make_url(db_url).database
+    engine = make_engine(_database(pg_server, "postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}'"
+        )
+        conn.exec_driver_sql(f'CREATE DATABASE "{make_url(url).database}" TEMPLATE "{template}"')
+    engine.dispose()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Application settings pointing at the sample database."""
+    return Settings(db=DatabaseSettings(url=db_url))
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A test client over the app (lifespan opens the pool)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def psql_url(db_url: str) -> str:
+    """The sample database URL in libpq form."""
+    return libpq_url(db_url)
