@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.problems import install_problem_handlers
 from api.routers.crs import crs_router
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url="/static/docs",
         title=settings.title,
         version="0.1.0",
         lifespan=lifespan,

@@ -74,3 +74,12 @@ def test_database_down_is_503_problem() -> None:
         r = c.get("/health")
     assert r.status_code == 503 and r.headers["content-type"] == PROBLEM
     assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_need_no_cdn(client: TestClient, page: str) -> None:
+    html = client.get(page).text
+    assert "http://" not in html and "https://" not in html
+    for asset in ("/static/docs/swagger-ui-bundle.js", "/static/docs/redoc.standalone.js"):
+        if asset in html:
+            assert client.get(asset).status_code == 200
