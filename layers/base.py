@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layers.registry import LayerRegistry, LayerSpec
+from layers.registry import LayerRegistry, LayerSpec, TileSpec
 
 ADMIN = ("基础数据", "行政区划")
 GRIDS = ("基础数据", "网格")
@@ -137,6 +137,12 @@ BASE_LAYERS = (
         tree=("城市部件",),
         count="estimate",
         locate_grid=True,
+        temporal="initial_time",
+        tiles=TileSpec(
+            minzoom=13,
+            maxzoom=20,
+            properties=("code", "major_code", "minor_code", "name", "status"),
+        ),
     ),
     LayerSpec(
         id="cases",
@@ -148,6 +154,7 @@ BASE_LAYERS = (
         required=("case_no", "source", "category", "class_code", "description"),
         tree=("案卷",),
         locate_grid=True,
+        temporal="reported_at",
     ),
 )
 

@@ -18,6 +18,15 @@ CountPolicy = Literal["exact", "estimate", "none"]
 
 
 @dataclass(frozen=True)
+class TileSpec:
+    """Vector-tile publishing of a layer: zoom range and the properties carried in tiles."""
+
+    minzoom: int = 10
+    maxzoom: int = 18
+    properties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """One published layer: a PostGIS table in EPSG:4490 and how to present it."""
 
@@ -35,6 +44,9 @@ class LayerSpec:
     count: CountPolicy = "exact"
     locate_grid: bool = False
     description: str = ""
+    temporal: str | None = None
+    tiles: TileSpec = field(default_factory=TileSpec)
+    keywords: tuple[str, ...] = ()
 
     @property
     def qualified_table(self) -> str:

@@ -38,3 +38,33 @@ def test_samples_load_rejects_unknown_size(db_url: str) -> None:
 def test_migrate_is_idempotent(db_url: str, command: list[str]) -> None:
     result = runner.invoke(app, command, env={"DATABASE_URL": db_url})
     assert result.exit_code == 0, result.output
+
+
+def _poi_geojson(path, lon: float, lat: float) -> None:
+    path.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "features": [{
+            "type": "Feature",
+            "properties": {"code": "PCLI0001", "name": "测试便利店", "category": "商业"},
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        }],
+    }, ensure_ascii=False), encoding="utf-8")
+
+
+def test_import_reports_json(scratch_url: str, tmp_path) -> None:
+    src = tmp_path / "pois.geojson"
+    _poi_geojson(src, 120.478, 33.198)
+    result = runner.invoke(app, ["import", str(src), "--layer", "pois", "--json"],
+                           env={"DATABASE_URL": scratch_url})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["features_loaded"] == 1 and report["layer"] == "pois"
+
+
+def test_import_bad_feature_exits_2_naming_it(scratch_url: str, tmp_path) -> None:
+    src = tmp_path / "pois.geojson"
+    _poi_geojson(src, 116.39, 39.91)  # Beijing: outside the district
+    result = runner.invoke(app, ["import", str(src), "--layer", "pois"],
+                           env={"DATABASE_URL": scratch_url})
+    assert result.exit_code == 2
+    assert "feature 1" in result.output and "320904" in result.output
