@@ -41,8 +41,8 @@ def make_pool(
     )
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` when the server lacks it."""
+def _on_maintenance_db(url: str, statement: str, check: str | None = None) -> None:
+    """Run ``statement`` (formatted with the database name) on the server's ``postgres`` db."""
     target = make_url(sqlalchemy_url(url))
     admin = make_engine(
         target.set(database="postgres").render_as_string(hide_password=False),
@@ -50,24 +50,20 @@ def ensure_database(url: str) -> None:
     )
     try:
         with admin.connect() as conn:
-            exists = conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-            )
-            if not exists:
-                conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+            if check and conn.scalar(text(check), {"n": target.database}):
+                return
+            conn.exec_driver_sql(statement.format(name=target.database))
     finally:
         admin.dispose()
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` when the server lacks it."""
+    _on_maintenance_db(
+        url, 'CREATE DATABASE "{name}"', check="SELECT 1 FROM pg_database WHERE datname = :n"
+    )
 
 
 def drop_database(url: str) -> None:
     """Drop the database named in ``url`` (throwaway test databases)."""
-    target = make_url(sqlalchemy_url(url))
-    admin = make_engine(
-        target.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    _on_maintenance_db(url, 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

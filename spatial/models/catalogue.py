@@ -17,32 +17,29 @@ def _class_checks() -> tuple[CheckConstraint, ...]:
     )
 
 
-class ComponentClass(Base):
+class _ClassColumns:
+    """Columns shared by both catalogues."""
+
+    major_code: Mapped[str] = digits(2, primary_key=True, comment="大类代码")
+    minor_code: Mapped[str] = digits(2, primary_key=True, comment="小类代码")
+    major_name: Mapped[str] = mapped_column(String(20), comment="大类名称")
+    minor_name: Mapped[str] = mapped_column(String(40), comment="小类名称")
+    department: Mapped[str] = mapped_column(String(60), comment="主管部门")
+    disposal_hours: Mapped[int] = mapped_column(Integer, comment="处置时限(小时)")
+    is_extension: Mapped[bool] = mapped_column(Boolean, default=False, comment="扩充小类(80-99)")
+
+
+class ComponentClass(_ClassColumns, Base):
     """Component class (部件大类/小类) with its department and disposal time limit."""
 
     __tablename__ = "component_classes"
     __table_args__ = _class_checks()
 
-    major_code: Mapped[str] = digits(2, primary_key=True, comment="大类代码")
-    minor_code: Mapped[str] = digits(2, primary_key=True, comment="小类代码")
-    major_name: Mapped[str] = mapped_column(String(20), comment="大类名称")
-    minor_name: Mapped[str] = mapped_column(String(40), comment="小类名称")
     geometry_type: Mapped[str] = mapped_column(String(10), comment="point/line/polygon")
-    department: Mapped[str] = mapped_column(String(60), comment="主管部门")
-    disposal_hours: Mapped[int] = mapped_column(Integer, comment="处置时限(小时)")
-    is_extension: Mapped[bool] = mapped_column(Boolean, default=False, comment="扩充小类(80-99)")
 
 
-class EventClass(Base):
+class EventClass(_ClassColumns, Base):
     """Event class (事件大类/小类) with its department and disposal time limit."""
 
     __tablename__ = "event_classes"
     __table_args__ = _class_checks()
-
-    major_code: Mapped[str] = digits(2, primary_key=True, comment="大类代码")
-    minor_code: Mapped[str] = digits(2, primary_key=True, comment="小类代码")
-    major_name: Mapped[str] = mapped_column(String(20), comment="大类名称")
-    minor_name: Mapped[str] = mapped_column(String(40), comment="小类名称")
-    department: Mapped[str] = mapped_column(String(60), comment="主管部门")
-    disposal_hours: Mapped[int] = mapped_column(Integer, comment="处置时限(小时)")
-    is_extension: Mapped[bool] = mapped_column(Boolean, default=False, comment="扩充小类(80-99)")
