@@ -84,7 +84,7 @@ def cityops(url: str, port: int, workers: int = 2) -> Iterator[str]:
 
 @contextmanager
 def tipg(url: str, port: int, workers: int = 2) -> Iterator[str]:
-    """tipg 1.x exposing the ``city`` schema."""
+    """The tipg 1.x server exposing the ``city`` schema."""
     bin_dir = _venv("venv-tipg", ["tipg", "uvicorn"])
     env = {
         "DATABASE_URL": url,

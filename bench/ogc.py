@@ -15,16 +15,17 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import _servers
+import _wrk
 import morecantile
 import psycopg
 
-import _servers
-import _wrk
 from spatial.db import libpq_url
 from spatial.settings import DatabaseSettings
 
 SEED = 42
 TARGET = (950, 1100)
+COUNT_IN_BOX = "SELECT count(*) FROM city.parts WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4490)"
 Server = Callable[[str, int], AbstractContextManager[str]]
 
 
@@ -39,10 +40,7 @@ def bboxes(url: str, n: int = 50) -> list[tuple[float, float, float, float]]:
             for _ in range(12):
                 half = (lo + hi) / 2
                 box = (x - half, y - half, x + half, y + half)
-                count = conn.execute(
-                    "SELECT count(*) FROM city.parts WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4490)",
-                    box,
-                ).fetchone()[0]
+                count = conn.execute(COUNT_IN_BOX, box).fetchone()[0]
                 if TARGET[0] <= count <= TARGET[1]:
                     out.append(tuple(round(v, 6) for v in box))
                     break
