@@ -82,7 +82,75 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def psql_url(db_url: str) -> str:
     """The sample database URL in libpq form."""
     return libpq_url(db_url)
+
+
+@pytest.fixture(scope="session")
+def live_server(db_url: str) -> Iterator[str]:
+    """A real uvicorn server over the sample database, for external clients (GDAL, QGIS)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from spatial.cluster import free_port
+
+    port = free_port(18000)
+    env = {**os.environ, "DATABASE_URL": db_url}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+TEST_BASEMAP_RESOLUTION = 0.0001  # degrees per pixel: coarse, for speed (~1000 × 770 px)
+
+
+@pytest.fixture(scope="session")
+def basemap_dir(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The light and dark basemaps rendered coarsely from the sample database."""
+    from data_samples.basemap import build_basemaps
+
+    directory = tmp_path_factory.mktemp("basemaps")
+    build_basemaps(db_url, directory, TEST_BASEMAP_RESOLUTION, progress=lambda _msg: None)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def raster_client(db_url: str, basemap_dir: Path) -> Iterator[TestClient]:
+    """A test client whose basemap directory holds the test basemaps (read-only)."""
+    from spatial.settings import BasemapSettings
+
+    settings = Settings(db=DatabaseSettings(url=db_url), basemap=BasemapSettings(dir=basemap_dir))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c

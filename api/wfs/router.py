@@ -1,0 +1,129 @@
+"""``/wfs``: a WFS 2.0 endpoint (KVP GET) over the same PostGIS layers as OGC API Features."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+import psycopg
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.deps import get_conn, get_registry
+from api.wfs import documents, encode, query
+from api.wfs.errors import WfsError
+from api.wfs.params import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
+    PREFIX,
+    feature_type,
+    kvp,
+    output_format,
+    parse_bbox,
+    parse_int,
+    parse_srs,
+)
+from layers.registry import LayerRegistry
+
+XML = "application/xml"
+GML = "application/gml+xml; version=3.2"
+Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+Registry = Annotated[LayerRegistry, Depends(get_registry)]
+
+
+def _service_url(request: Request) -> str:
+    return str(request.url_for("wfs"))
+
+
+async def get_capabilities(request: Request, conn: Conn, registry: Registry) -> Response:
+    """List every registry layer as a feature type."""
+    layers = [(spec, await query.extent(conn, spec)) for spec in registry]
+    title = request.app.state.settings.title + " WFS"
+    return Response(documents.capabilities(_service_url(request), title, layers), media_type=XML)
+
+
+async def describe_feature_type(params: dict[str, str], conn: Conn, registry: Registry) -> Response:
+    """The application schema of the requested (or all) feature types."""
+    names = params.get("TYPENAMES") or params.get("TYPENAME")
+    specs = [feature_type(registry, n) for n in names.split(",")] if names else list(registry)
+    pairs = [(spec, await query.layer_columns(conn, spec)) for spec in specs]
+    return Response(documents.describe_feature_type(pairs), media_type="application/gml+xml")
+
+
+async def get_feature(
+    request: Request, params: dict[str, str], conn: Conn, registry: Registry
+) -> Response:
+    """A page of features by BBOX with COUNT/STARTINDEX paging, as GML 3.2 or GeoJSON."""
+    spec = feature_type(registry, params.get("TYPENAMES") or params.get("TYPENAME"))
+    srs = parse_srs(params.get("SRSNAME"))
+    bbox = parse_bbox(params.get("BBOX"), parse_srs(None))
+    fmt = output_format(params.get("OUTPUTFORMAT"))
+    count = parse_int(
+        params.get("COUNT") or params.get("MAXFEATURES"), "COUNT", DEFAULT_COUNT, 0, MAX_COUNT
+    )
+    start = parse_int(params.get("STARTINDEX"), "STARTINDEX", 0, 0, 10**9)
+    matched = await query.number_matched(conn, spec, bbox)
+    if params.get("RESULTTYPE", "").lower() == "hits":
+        count = 0
+    columns = await query.layer_columns(conn, spec)
+    sql_text, args = query.features_sql(spec, columns, bbox, srs, fmt, count, start)
+    rows = await (await conn.execute(sql_text, args)).fetchall() if count else []
+    if fmt == "geojson":
+        body = encode.geojson_collection(spec, columns, rows, matched, srs.srid)
+        return Response(body, media_type="application/json")
+    next_url = _next_url(request, params, start, count, len(rows), matched)
+    describe = f"{_service_url(request)}?" + urlencode(
+        {
+            "SERVICE": "WFS",
+            "VERSION": "2.0.0",
+            "REQUEST": "DescribeFeatureType",
+            "TYPENAMES": f"{PREFIX}:{spec.id}",
+        }
+    )
+    return Response(
+        encode.gml_collection(spec, columns, rows, matched, describe, next_url), media_type=GML
+    )
+
+
+def _next_url(
+    request: Request,
+    params: dict[str, str],
+    start: int,
+    count: int,
+    returned: int,
+    matched: int | None,
+) -> str | None:
+    if returned < count or (matched is not None and start + returned >= matched):
+        return None
+    nxt = {k: v for k, v in params.items() if k != "STARTINDEX"}
+    nxt["STARTINDEX"] = str(start + returned)
+    return f"{_service_url(request)}?{urlencode(nxt)}"
+
+
+def wfs_router() -> APIRouter:
+    """Build the WFS router (one KVP endpoint dispatching on REQUEST)."""
+    router = APIRouter(tags=["OGC WFS 2.0"])
+
+    @router.get(
+        "/wfs", name="wfs", operation_id="wfs", summary="WFS 2.0 (KVP)", response_class=Response
+    )
+    async def wfs(request: Request, conn: Conn, registry: Registry) -> Response:
+        params = kvp(request.query_params)
+        service = params.get("SERVICE", "WFS").upper()
+        if service != "WFS":
+            raise WfsError("InvalidParameterValue", "SERVICE", "SERVICE must be WFS")
+        version = params.get("VERSION") or params.get("ACCEPTVERSIONS") or "2.0.0"
+        if not version.startswith("2.0"):
+            raise WfsError("InvalidParameterValue", "VERSION", "only WFS 2.0.0 is served")
+        req = params.get("REQUEST", "").lower()
+        if req == "getcapabilities":
+            return await get_capabilities(request, conn, registry)
+        if req == "describefeaturetype":
+            return await describe_feature_type(params, conn, registry)
+        if req == "getfeature":
+            return await get_feature(request, params, conn, registry)
+        if not req:
+            raise WfsError("MissingParameterValue", "REQUEST", "REQUEST is required")
+        raise WfsError("OperationNotSupported", "REQUEST", f"{req} is not supported")
+
+    return router
