@@ -13,9 +13,11 @@ run: venv
 	$(BIN)/cityops db up
 	$(BIN)/cityops db migrate
 	$(BIN)/cityops samples load --size $(SIZE) --if-empty
+	$(BIN)/cityops samples basemaps --if-missing
 	$(BIN)/cityops serve --host $(HOST) --port $(PORT)
 
 test: venv
+	@bash ops/test-deps.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 deps:

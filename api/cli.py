@@ -116,6 +116,33 @@ def samples_load(
     load(url, size)  # type: ignore[arg-type]
 
 
+@samples_app.command("basemaps")
+def samples_basemaps(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="output directory (default CITY_BASEMAP_DIR)")
+    ] = None,
+    resolution: Annotated[
+        float | None, typer.Option(help="degrees per pixel (default CITY_BASEMAP_RESOLUTION)")
+    ] = None,
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="skip when every basemap exists")
+    ] = False,
+) -> None:
+    """Render the light and dark Dafeng basemaps from the base layers into COGs."""
+    from data_samples.basemap import build_basemaps, missing_basemaps
+    from spatial.settings import BasemapSettings
+
+    settings = BasemapSettings()
+    target = directory or settings.dir
+    if if_missing and not missing_basemaps(target):
+        typer.echo(f"Basemaps already in {target}; skipping (drop --if-missing to rebuild).")
+        return
+    if resolution is not None and not 0 < resolution <= 0.01:
+        typer.echo("error: --resolution must be in (0, 0.01] degrees", err=True)
+        raise typer.Exit(2)
+    build_basemaps(_url(), target, resolution or settings.resolution)
+
+
 @app.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="Shapefile, GeoJSON, GPKG, CSV (or .zip)")],

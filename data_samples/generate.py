@@ -24,6 +24,7 @@ from data_samples.names import person_name
 from data_samples.parts import MAINTAINERS, PartBatch, generate_parts
 from data_samples.places import (
     Plate,
+    aliases,
     build_roads,
     building_plates,
     door_plates,
@@ -199,13 +200,24 @@ def _catalogue_tables() -> list[Table]:
 def _admin_tables(geo: Geography) -> list[Table]:
     district = Table(
         "districts",
-        ("code", "name", "data_source", "geom"),
-        [(COUNTY, COUNTY_NAME, "基础地理数据", ewkb(geo.district_geometry()))],
+        ("code", "name", "alias", "old_name", "data_source", "geom"),
+        [
+            (
+                COUNTY,
+                COUNTY_NAME,
+                *aliases(COUNTY_NAME),
+                "基础地理数据",
+                ewkb(geo.district_geometry()),
+            )
+        ],
     )
     streets = Table(
         "streets",
-        ("code", "district_code", "name", "kind", "data_source", "geom"),
-        [(s.code, COUNTY, s.name, s.kind, "基础地理数据", ewkb(s.geometry)) for s in geo.streets],
+        ("code", "district_code", "name", "kind", "alias", "old_name", "data_source", "geom"),
+        [
+            (s.code, COUNTY, s.name, s.kind, *aliases(s.name), "基础地理数据", ewkb(s.geometry))
+            for s in geo.streets
+        ],
     )
     comms = Table(
         "communities",
@@ -302,9 +314,10 @@ def _place_tables(
     street_name = {s.code: s.name for s in geo.streets}
     road_t = Table(
         "roads",
-        ("code", "name", "kind", "grade", "length_m", "data_source", "geom"),
+        ("code", "name", "kind", "grade", "length_m", "alias", "old_name", "data_source", "geom"),
         [
-            (r.code, r.name, r.kind, r.grade, r.length_m, "基础地理数据", ewkb(r.geometry))
+            (r.code, r.name, r.kind, r.grade, r.length_m, *aliases(r.name), "基础地理数据")
+            + (ewkb(r.geometry),)
             for r in roads
         ],
     )
@@ -317,6 +330,8 @@ def _place_tables(
             "street_code",
             "community_code",
             "drop_points",
+            "alias",
+            "old_name",
             "data_source",
             "geom",
         ),
@@ -328,6 +343,7 @@ def _place_tables(
                 c.street_code,
                 c.community_code,
                 c.ref.drop_points,
+                *aliases(c.ref.name),
                 "实测",
                 ewkb(multi(c.geometry)),
             )

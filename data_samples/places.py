@@ -16,6 +16,34 @@ M_PER_DEG_LON = 111_320.0 * float(np.cos(np.radians(33.2)))
 PLATE_SPACING_M = 35.0
 PLATE_OFFSET_M = 18.0
 
+# GB/T 30428.3 别名 (alias) and 曾用名 (former names) of a few places, "{名称1/…/名称n}".
+ALIASES: dict[str, tuple[str | None, str | None]] = {
+    "大丰区": ("大丰", "大丰县/大丰市"),
+    "开发区": ("经济开发区/大丰经济开发区", None),
+    "健康路": (None, "卫生路"),
+    "东进路": (None, "东方红路"),
+    "八一路": ("八一大街", None),
+    "常新路": (None, "常新街"),
+    "黄海路": ("黄海大道", None),
+    "友谊路": (None, "友好路"),
+    "莱茵城": ("莱茵城小区", None),
+    "碧桂园一期": ("碧桂园", None),
+    "恒生南苑、北苑": ("恒生南苑/恒生北苑", None),
+    "三纺厂宿舍": (None, "第三纺织厂宿舍"),
+    "中凯银杏湖": ("银杏湖小区", None),
+    "东方一号": ("东方壹号", None),
+    "荣润理想城": ("理想城", None),
+    "新民北": ("新民北小区", None),
+    "翰林华府": (None, "翰林苑"),
+    "飞轮厂教师公寓": (None, "飞轮厂宿舍"),
+    "淮二新村": (None, "淮河二村"),
+}
+
+
+def aliases(name: str) -> tuple[str | None, str | None]:
+    """The (alias, old_name) pair of a place, or (None, None)."""
+    return ALIASES.get(name, (None, None))
+
 
 @dataclass
 class RoadFeature:

@@ -34,6 +34,7 @@ def make_pool(
     options = f"-c statement_timeout={statement_timeout_ms} -c search_path=city,public"
     return AsyncConnectionPool(
         libpq_url(url),
+        check=AsyncConnectionPool.check_connection,
         min_size=1,
         max_size=max_size,
         open=False,

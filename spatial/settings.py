@@ -43,12 +43,38 @@ class DatabaseSettings(BaseSettings):
         return url
 
 
+class BasemapSettings(BaseSettings):
+    """Where the basemap COGs live (``CITY_BASEMAP_DIR``) and their resolution in degrees."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_BASEMAP_", extra="ignore")
+
+    dir: Path = PROJECT_ROOT / "var" / "basemaps"
+    resolution: float = Field(default=0.00002, gt=0, le=0.01)
+
+
+class OgcSettings(BaseSettings):
+    """OGC API – Features at ``/ogc`` (``CITY_OGC_`` prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_OGC_", extra="ignore")
+
+    public_url: str | None = None  # e.g. https://gis.example.org/ogc behind a proxy
+    default_limit: int = 10
+    max_limit: int = 10_000
+    count_cap: int = 10_000  # ``count: estimate`` layers count exactly up to this many
+    workdir: Path | None = None  # keep the generated pygeoapi config/OpenAPI here
+    basemap_url: str = ""  # XYZ tile template for the HTML maps; empty = no basemap
+    basemap_attribution: str = ""
+    extent: tuple[float, float, float, float] = (120.25, 32.95, 120.95, 33.45)
+
+
 class Settings(BaseSettings):
     """Application settings (``CITY_`` prefix)."""
 
     model_config = SettingsConfigDict(env_prefix="CITY_", extra="ignore")
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ogc: OgcSettings = Field(default_factory=OgcSettings)
+    basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     county_code: str = "320904"
     county_name: str = "大丰区"
     title: str = "大丰区城市运行管理服务平台"

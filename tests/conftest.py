@@ -89,8 +89,10 @@ def psql_url(db_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server(db_url: str) -> Iterator[str]:
-    """A real uvicorn server over the sample database, for external clients (GDAL, QGIS)."""
+def live_server(
+    db_url: str, basemap_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One real uvicorn server over the sample database for external clients (GDAL, QGIS)."""
     import subprocess
     import sys
     import time
@@ -99,33 +101,22 @@ def live_server(db_url: str) -> Iterator[str]:
     from spatial.cluster import free_port
 
     port = free_port(18000)
-    env = {**os.environ, "DATABASE_URL": db_url}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path_factory.mktemp("uvicorn") / "server.log"
+    env = {**os.environ, "DATABASE_URL": db_url, "CITY_BASEMAP_DIR": str(basemap_dir)}
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while True:
             try:
                 with urllib.request.urlopen(base + "/health", timeout=2):  # noqa: S310
                     break
             except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
         yield base
     finally:
@@ -146,9 +137,13 @@ def basemap_dir(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def raster_client(db_url: str, basemap_dir: Path) -> Iterator[TestClient]:
-    """A test client whose basemap directory holds the test basemaps (read-only)."""
+    """A test client whose basemap directory holds the test basemaps (read-only).
+
+    Module-scoped for speed: a new pool per module, so connections that another module's
+    fixture terminated (``scratch_url``) are never handed out.
+    """
     from spatial.settings import BasemapSettings
 
     settings = Settings(db=DatabaseSettings(url=db_url), basemap=BasemapSettings(dir=basemap_dir))

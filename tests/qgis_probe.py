@@ -20,15 +20,16 @@ def vector(uri: str, provider: str) -> dict:
         "valid": layer.isValid(),
         "crs": layer.crs().authid(),
         "features": layer.featureCount() if layer.isValid() else None,
-        "error": layer.error().summary() if not layer.isValid() else "",
     }
 
 
 def raster(uri: str) -> dict:
     """Load a WMTS layer through the WMS provider and report validity and CRS."""
     layer = QgsRasterLayer(uri, "probe", "wms")
-    return {"valid": layer.isValid(), "crs": layer.crs().authid(),
-            "error": layer.error().summary() if not layer.isValid() else ""}
+    return {
+        "valid": layer.isValid(),
+        "crs": layer.crs().authid(),
+    }
 
 
 def main() -> None:
@@ -39,9 +40,11 @@ def main() -> None:
     caps = f"{base}/wmts?SERVICE%3DWMTS%26REQUEST%3DGetCapabilities"
     out = {
         "oapif": vector(f"url='{base}/ogc' typename='unit_grids'", "OAPIF"),
-        "wfs": vector(f"url='{base}/wfs' typename='unit_grids' version='2.0.0'", "WFS"),
-        "wmts": raster(f"crs=EPSG:3857&dpiMode=7&format=image/png&layers={wmts_layer}"
-                       f"&styles={style}&tileMatrixSet={tms}&url={caps}"),
+        "wfs": vector(f"url='{base}/wfs' typename='city:unit_grids' version='2.0.0'", "WFS"),
+        "wmts": raster(
+            f"crs=EPSG:3857&dpiMode=7&format=image/png&layers={wmts_layer}"
+            f"&styles={style}&tileMatrixSet={tms}&url={caps}"
+        ),
     }
     print(json.dumps(out))
     app.exitQgis()

@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from api.cli import app
+from spatial.migrate import alembic_config
 
 runner = CliRunner()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from spatial.migrate import alembic_config
+
+    return ScriptDirectory.from_config(
+        alembic_config("postgresql://x@localhost/x")
+    ).get_current_head()
 
 
 def test_db_status_json(db_url: str) -> None:
@@ -19,7 +31,10 @@ def test_db_status_json(db_url: str) -> None:
     assert status["layers"]["unit_grids"] > 1000
     assert status["layers"]["parts"] == sum(status["parts_by_major"].values())
     assert set(status["parts_by_major"]) == {"01", "02", "03", "04", "05", "ext"}
-    assert status["migration"] == "0001"
+    assert (
+        status["migration"]
+        == ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    )
 
 
 def test_samples_load_if_empty_skips(db_url: str) -> None:
@@ -41,21 +56,34 @@ def test_migrate_is_idempotent(db_url: str, command: list[str]) -> None:
 
 
 def _poi_geojson(path, lon: float, lat: float) -> None:
-    path.write_text(json.dumps({
-        "type": "FeatureCollection",
-        "features": [{
-            "type": "Feature",
-            "properties": {"code": "PCLI0001", "name": "测试便利店", "category": "商业"},
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-        }],
-    }, ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {
+                            "code": "PCLI0001",
+                            "name": "测试便利店",
+                            "category": "商业",
+                        },
+                        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
 
 
 def test_import_reports_json(scratch_url: str, tmp_path) -> None:
     src = tmp_path / "pois.geojson"
     _poi_geojson(src, 120.478, 33.198)
-    result = runner.invoke(app, ["import", str(src), "--layer", "pois", "--json"],
-                           env={"DATABASE_URL": scratch_url})
+    result = runner.invoke(
+        app, ["import", str(src), "--layer", "pois", "--json"], env={"DATABASE_URL": scratch_url}
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["features_loaded"] == 1 and report["layer"] == "pois"
@@ -64,7 +92,8 @@ def test_import_reports_json(scratch_url: str, tmp_path) -> None:
 def test_import_bad_feature_exits_2_naming_it(scratch_url: str, tmp_path) -> None:
     src = tmp_path / "pois.geojson"
     _poi_geojson(src, 116.39, 39.91)  # Beijing: outside the district
-    result = runner.invoke(app, ["import", str(src), "--layer", "pois"],
-                           env={"DATABASE_URL": scratch_url})
+    result = runner.invoke(
+        app, ["import", str(src), "--layer", "pois"], env={"DATABASE_URL": scratch_url}
+    )
     assert result.exit_code == 2
     assert "feature 1" in result.output and "320904" in result.output

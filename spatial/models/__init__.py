@@ -4,12 +4,16 @@ from spatial.models.admin import Community, District, Street
 from spatial.models.base import SCHEMA, SRID, Base
 from spatial.models.cases import Case
 from spatial.models.catalogue import ComponentClass, EventClass
+from spatial.models.geocoding import ADDRESS_TRGM, POI_NAME_TRGM
 from spatial.models.grids import EvaluationGrid, ResponsibilityGrid, UnitGrid
 from spatial.models.org import Department
 from spatial.models.parts import Part
 from spatial.models.places import Address, Building, Compound, Poi, Road
+from spatial.models.tiles import LayerVersion
 
 __all__ = [
+    "ADDRESS_TRGM",
+    "POI_NAME_TRGM",
     "SCHEMA",
     "SRID",
     "Address",
@@ -23,6 +27,7 @@ __all__ = [
     "District",
     "EvaluationGrid",
     "EventClass",
+    "LayerVersion",
     "Part",
     "Poi",
     "ResponsibilityGrid",

@@ -1,0 +1,187 @@
+"""Mount pygeoapi at ``/ogc``, configured from the layer registry of this very app.
+
+pygeoapi's ``starlette_app`` reads ``PYGEOAPI_CONFIG``/``PYGEOAPI_OPENAPI`` and builds its
+``CONFIG``, ``API`` and ``APP`` at import. So each ``create_app`` writes the generated config
+and OpenAPI document, points the variables at them and executes a *fresh copy* of that module
+(never the cached one), so two apps in one process never share a configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+import psycopg
+import yaml
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.ogc.config import pygeoapi_config
+from api.ogc.context import OgcContext, register
+from api.ogc.urls import PREFIX, rewrite
+from spatial.errors import CityError, InvalidInput, NotFound
+from spatial.features_catalog import LayerColumns, load_catalog_sync
+from spatial.settings import PROJECT_ROOT, OgcSettings, Settings
+
+log = logging.getLogger("cityops.ogc")
+VENDOR_DIR: Final = PROJECT_ROOT / "web" / "static" / "vendor"
+_TEXTUAL: Final = ("json", "html", "yaml", "text/", "javascript", "xml")
+
+
+@contextlib.contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:  # kept for inspection; one directory per worker process
+        path = keep / f"pid-{os.getpid()}"
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="cityops-ogc-") as tmp:
+        yield Path(tmp)  # pygeoapi reads both files at import only
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def build_pygeoapi(config: dict[str, Any], keep: Path | None) -> ModuleType:
+    """Write config + OpenAPI, then execute a private copy of ``pygeoapi.starlette_app``."""
+    from pygeoapi.openapi import get_oas
+
+    with _workdir(keep) as workdir:
+        config_path = workdir / "pygeoapi-config.yml"
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        config_path.write_text(
+            yaml.dump(config, Dumper=dumper, allow_unicode=True, sort_keys=False)
+        )
+        openapi_path = workdir / "pygeoapi-openapi.json"
+        openapi = get_oas(json.loads(json.dumps(config)), fail_on_invalid_collection=True)
+        openapi_path.write_text(json.dumps(openapi, ensure_ascii=False, default=str))
+        spec = importlib.util.find_spec("pygeoapi.starlette_app")
+        assert spec is not None and spec.loader is not None  # noqa: S101 - installed dependency
+        module = importlib.util.module_from_spec(spec)
+        with _environ(PYGEOAPI_CONFIG=str(config_path), PYGEOAPI_OPENAPI=str(openapi_path)):
+            spec.loader.exec_module(module)
+    return module
+
+
+def _problem(status: int, body: bytes, conn: HTTPConnection) -> bytes:
+    """Turn a pygeoapi ``{code, description}`` exception into RFC 7807 (keeping the code)."""
+    try:
+        doc = json.loads(body)
+        code, detail = str(doc.get("code", "")), str(doc.get("description", ""))
+    except (ValueError, AttributeError):
+        return body
+    cls = {400: InvalidInput, 404: NotFound}.get(status, CityError)
+    err = cls(detail)
+    err.status = status
+    problem = err.problem(conn.url.path) | {"code": code, "description": detail}
+    return json.dumps(problem, ensure_ascii=False).encode()
+
+
+class OgcMount:
+    """Wrap pygeoapi: request-relative links, and its JSON errors as problem documents."""
+
+    def __init__(self, app: ASGIApp, ogc: OgcSettings) -> None:
+        """Wrap ``app``."""
+        self.app, self.ogc = app, ogc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer textual responses, rewrite, then send."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._send(conn, start, b"".join(chunks), send)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, capture)
+
+    async def _send(self, conn: HTTPConnection, start: Message, body: bytes, send: Send) -> None:
+        headers = MutableHeaders(raw=list(start.get("headers", [])))
+        ctype = headers.get("content-type", "")
+        status = int(start.get("status", 200))
+        if status >= 500:
+            log.error("pygeoapi answered %s to %s: %s", status, conn.url.path, body[:300])
+        if any(t in ctype for t in _TEXTUAL) and "content-encoding" not in headers:
+            body = rewrite(body, conn, self.ogc)
+            if status >= 400 and "json" in ctype:
+                body = _problem(status, body, conn)
+                headers["content-type"] = "application/problem+json"
+            headers["content-length"] = str(len(body))
+        await send({**start, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _initial_catalog(settings: Settings, ctx: OgcContext) -> dict[str, LayerColumns] | None:
+    """Read the catalog now when the database answers (drift fails start-up loudly)."""
+    url = settings.db.resolved_url()
+    try:
+        return load_catalog_sync(url, ctx.registry, settings.db.connect_timeout_s) or None
+    except psycopg.Error as exc:  # database down: read it on first use instead
+        log.warning("OGC catalog not read at start-up (%s); will read it on first use", exc)
+        return None
+
+
+def _chain_lifespan(app: FastAPI, ctx: OgcContext) -> None:
+    """Give the context the running loop and the pool once the app's lifespan opened it."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            ctx.loop = asyncio.get_running_loop()
+            ctx.connection = app_.state.pool.connection
+            try:
+                yield state
+            finally:
+                ctx.loop = ctx.connection = None
+
+    app.router.lifespan_context = lifespan
+
+
+def mount_ogc(app: FastAPI, settings: Settings) -> OgcContext:
+    """Generate pygeoapi's config from the registry and mount it at ``/ogc``."""
+    # pygeoapi logs every 4xx with a traceback; OgcMount logs its 5xx responses instead.
+    logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
+    ctx = register(OgcContext(app.state.registry, settings))
+    ctx.catalog = _initial_catalog(settings, ctx)
+    module = build_pygeoapi(pygeoapi_config(ctx), settings.ogc.workdir)
+    ctx.pygeoapi = module.api_
+    app.state.ogc = ctx
+    app.mount(f"{PREFIX}/vendor", StaticFiles(directory=VENDOR_DIR), name="ogc-vendor")
+    app.mount(PREFIX, OgcMount(module.APP, settings.ogc), name="ogc")
+    _chain_lifespan(app, ctx)
+    return ctx
