@@ -62,8 +62,9 @@ class OgcSettings(BaseSettings):
     max_limit: int = 10_000
     count_cap: int = 10_000  # ``count: estimate`` layers count exactly up to this many
     workdir: Path | None = None  # keep the generated pygeoapi config/OpenAPI here
-    basemap_url: str = ""  # XYZ tile template for the HTML maps; empty = no basemap
-    basemap_attribution: str = ""
+    # XYZ template for the HTML maps: our own light basemap through WMTS REST (no CDN).
+    basemap_url: str = "/wmts/1.0.0/dafeng-light/default/WebMercatorQuad/{z}/{y}/{x}.png"
+    basemap_attribution: str = "大丰区底图 (本地 WMTS)"
     extent: tuple[float, float, float, float] = (120.25, 32.95, 120.95, 33.45)
 
 

@@ -89,6 +89,7 @@ class TileService:
             min_size=min(2, self.settings.pool_size),
             max_size=self.settings.pool_size,
             open=False,
+            check=AsyncConnectionPool.check_connection,
             kwargs={"options": options, "autocommit": True},
             configure=_warm_up,
         )

@@ -42,29 +42,39 @@ def _database(server: str, name: str) -> str:
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
+def _clone(pg_server: str, template: str, name: str) -> str:
+    """``CREATE DATABASE name TEMPLATE template`` (the template must have no sessions)."""
+    url = _database(pg_server, name)
+    engine = make_engine(_database(pg_server, "postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="session")
-def db_url(pg_server: str) -> Iterator[str]:
-    """A migrated database holding the small Dafeng sample (read-only for tests)."""
-    url = _database(pg_server, f"cityops_test_{uuid.uuid4().hex[:8]}")
+def sample_template(pg_server: str) -> Iterator[str]:
+    """A migrated database with the small Dafeng sample that nobody connects to after setup."""
+    url = _database(pg_server, f"cityops_template_{uuid.uuid4().hex[:8]}")
     ensure_database(url)
     upgrade(url)
     load(url, "small", progress=lambda _msg: None)
+    yield make_url(url).database
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def db_url(pg_server: str, sample_template: str) -> Iterator[str]:
+    """The shared sample database (read-only for tests)."""
+    url = _clone(pg_server, sample_template, f"cityops_test_{uuid.uuid4().hex[:8]}")
     yield url
     drop_database(url)
 
 
 @pytest.fixture
-def scratch_url(db_url: str, pg_server: str) -> Iterator[str]:
+def scratch_url(pg_server: str, sample_template: str) -> Iterator[str]:
     """A private copy of the sample database for tests that write."""
-    url = _database(pg_server, f"cityops_scratch_{uuid.uuid4().hex[:8]}")
-    template = make_url(db_url).database
-    engine = make_engine(_database(pg_server, "postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template}'"
-        )
-        conn.exec_driver_sql(f'CREATE DATABASE "{make_url(url).database}" TEMPLATE "{template}"')
-    engine.dispose()
+    url = _clone(pg_server, sample_template, f"cityops_scratch_{uuid.uuid4().hex[:8]}")
     yield url
     drop_database(url)
 
