@@ -75,11 +75,19 @@ def _uvicorn(bin_dir: Path, app: str, port: int, workers: int, factory: bool = F
 
 
 @contextmanager
-def cityops(url: str, port: int, workers: int = 2) -> Iterator[str]:
-    """Our server (api.app:create_app)."""
+def cityops(url: str, port: int, workers: int = 2, tile_cache_mb: int = 128) -> Iterator[str]:
+    """Our server (api.app:create_app); ``tile_cache_mb=0`` turns the tile cache off."""
     cmd = _uvicorn(ROOT / ".venv/bin", "api.app:create_app", port, workers, factory=True)
-    with _process(cmd, {"DATABASE_URL": url}, f"http://127.0.0.1:{port}/health"):
+    env = {"DATABASE_URL": url, "CITY_TILES_CACHE_MB": str(tile_cache_mb)}
+    with _process(cmd, env, f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def cityops_nocache(url: str, port: int, workers: int = 2) -> Iterator[str]:
+    """Our server with the tile cache off: every tile is rendered by PostGIS."""
+    with cityops(url, port, workers, tile_cache_mb=0) as base:
+        yield base
 
 
 @contextmanager
@@ -88,7 +96,7 @@ def tipg(url: str, port: int, workers: int = 2) -> Iterator[str]:
     bin_dir = _venv("venv-tipg", ["tipg", "uvicorn"])
     env = {
         "DATABASE_URL": url,
-        "TIPG_DB_SCHEMAS": '["city"]',
+        "TIPG_DB_SCHEMAS": '["city", "bench"]',
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
     }
     with _process(
@@ -151,7 +159,7 @@ ANALYZE bench.parts;
 """
 
 
-def _parts_4326(url: str) -> None:
+def parts_4326(url: str) -> None:
     """Stock pygeoapi found no features for CRS84 bboxes on the 4490 table; give it a 4326 copy."""
     import psycopg
 
@@ -164,7 +172,6 @@ def _parts_4326(url: str) -> None:
 @contextmanager
 def pygeoapi(url: str, port: int, workers: int = 2) -> Iterator[str]:
     """Stock pygeoapi with its PostgreSQL provider on a 4326 copy of the components."""
-    _parts_4326(url)
     bin_dir = _venv(
         "venv-pga",
         ["pygeoapi", "psycopg2-binary", "geoalchemy2", "sqlalchemy", "uvicorn", "starlette"],

@@ -5,7 +5,7 @@ and run with 2 uvicorn workers, one server at a time; wrk sends ``Connection: cl
 spreads over both workers (peer-baseline pitfall 1). Usage::
 
     make run   # once, to have the local cluster with the full sample (Ctrl-C after start)
-    .venv/bin/python bench/ogc.py [--seconds 10] [--skip-pygeoapi]
+    .venv/bin/python bench/ogc.py [--seconds 10] [--servers cityops,tipg,tipg-4326,pygeoapi]
 """
 
 from __future__ import annotations
@@ -57,17 +57,23 @@ def tiles(zoom: int, n: int = 50) -> list[morecantile.Tile]:
 
 ITEM_PATHS = {
     "cityops": "/ogc/collections/parts/items?f=json&limit=1000&bbox={}",
+    "cityops-nocache": "/ogc/collections/parts/items?f=json&limit=1000&bbox={}",
     "tipg": "/collections/city.parts/items?f=geojson&limit=1000&bbox={}",
+    "tipg-4326": "/collections/bench.parts/items?f=geojson&limit=1000&bbox={}",
     "pygeoapi": "/collections/parts/items?f=json&limit=1000&bbox={}",
 }
 TILE_PATHS = {
     "cityops": "/tiles/parts/{z}/{x}/{y}.mvt",
+    "cityops-nocache": "/tiles/parts/{z}/{x}/{y}.mvt",
     "tipg": "/collections/city.parts/tiles/WebMercatorQuad/{z}/{x}/{y}",
+    "tipg-4326": "/collections/bench.parts/tiles/WebMercatorQuad/{z}/{x}/{y}",
 }
 SERVERS: dict[str, Server] = {
     "cityops": _servers.cityops,
-    "tipg": _servers.tipg,
-    "pygeoapi": _servers.pygeoapi,
+    "cityops-nocache": _servers.cityops_nocache,  # tile cache off
+    "tipg": _servers.tipg,  # the same city.parts table (EPSG:4490, all 19 columns)
+    "tipg-4326": _servers.tipg,  # its best case: bench.parts, a 4326 copy with 10 columns
+    "pygeoapi": _servers.pygeoapi,  # stock PostgreSQL provider on bench.parts
 }
 
 
@@ -94,11 +100,17 @@ def main() -> None:
     """Measure each server in turn and print a table with ratios to cityops."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--skip-pygeoapi", action="store_true")
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated subset; cityops is always measured",
+    )
     args = parser.parse_args()
     url = DatabaseSettings().resolved_url()
+    _servers.parts_4326(url)
     boxes = bboxes(url)
-    names = [n for n in SERVERS if not (args.skip_pygeoapi and n == "pygeoapi")]
+    wanted = {"cityops", *args.servers.split(",")}
+    names = [n for n in SERVERS if n in wanted]
     results = {
         n: {
             (s, c): r
