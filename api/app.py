@@ -17,7 +17,6 @@ from api.routers.geocode import geocode_router
 from api.routers.health import health_router
 from api.routers.layers import layers_router
 from api.routers.tiles import tiles_router
-from api.wfs.errors import WfsError, on_wfs_error
 from api.wfs.router import wfs_router
 from api.wmts import wmts_router
 from geocoder.service import GeocoderService
@@ -55,7 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = default_registry()
     install_problem_handlers(app)
-    app.add_exception_handler(WfsError, on_wfs_error)
     for router in (
         health_router(),
         layers_router(),

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from api.wfs.errors import WfsError
+from api.wfs.errors import wfs_error
 from layers.registry import LayerRegistry, LayerSpec
 
 PREFIX = "city"
@@ -49,7 +49,7 @@ def parse_srs(value: str | None, param: str = "SRSNAME") -> Srs:
         return Srs(4326, False)
     digits = text.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
     if not digits.isdigit() or int(digits) not in SUPPORTED_SRIDS:
-        raise WfsError(
+        raise wfs_error(
             "InvalidParameterValue",
             param,
             f"unsupported CRS {value!r}; use one of "
@@ -63,10 +63,10 @@ def parse_srs(value: str | None, param: str = "SRSNAME") -> Srs:
 def feature_type(registry: LayerRegistry, name: str | None) -> LayerSpec:
     """Resolve ``city:parts`` or ``parts`` to a layer."""
     if not name:
-        raise WfsError("MissingParameterValue", "TYPENAMES", "TYPENAMES is required")
+        raise wfs_error("MissingParameterValue", "TYPENAMES", "TYPENAMES is required")
     layer_id = name.split(":", 1)[-1].strip()
     if layer_id not in registry.ids():
-        raise WfsError("InvalidParameterValue", "TYPENAMES", f"unknown feature type {name!r}")
+        raise wfs_error("InvalidParameterValue", "TYPENAMES", f"unknown feature type {name!r}")
     return registry.get(layer_id)
 
 
@@ -77,9 +77,9 @@ def parse_int(value: str | None, param: str, default: int, low: int, high: int) 
     try:
         number = int(value)
     except ValueError:
-        raise WfsError("InvalidParameterValue", param, f"{param} must be an integer") from None
+        raise wfs_error("InvalidParameterValue", param, f"{param} must be an integer") from None
     if not low <= number <= high:
-        raise WfsError("InvalidParameterValue", param, f"{param} must be in {low}..{high}")
+        raise wfs_error("InvalidParameterValue", param, f"{param} must be in {low}..{high}")
     return number
 
 
@@ -100,17 +100,17 @@ def parse_bbox(value: str | None, default_srs: Srs) -> Bbox | None:
         return None
     parts = [p.strip() for p in value.split(",")]
     if len(parts) not in (4, 5):
-        raise WfsError("InvalidParameterValue", "BBOX", "BBOX needs 4 numbers and optional CRS")
+        raise wfs_error("InvalidParameterValue", "BBOX", "BBOX needs 4 numbers and optional CRS")
     try:
         a, b, c, d = (float(p) for p in parts[:4])
     except ValueError:
-        raise WfsError("InvalidParameterValue", "BBOX", "BBOX values must be numbers") from None
+        raise wfs_error("InvalidParameterValue", "BBOX", "BBOX values must be numbers") from None
     if not all(math.isfinite(v) for v in (a, b, c, d)):
-        raise WfsError("InvalidParameterValue", "BBOX", "BBOX values must be finite")
+        raise wfs_error("InvalidParameterValue", "BBOX", "BBOX values must be finite")
     srs = parse_srs(parts[4], "BBOX") if len(parts) == 5 else default_srs
     box = Bbox(b, a, d, c, srs.srid) if srs.lat_first else Bbox(a, b, c, d, srs.srid)
     if box.minx > box.maxx or box.miny > box.maxy:
-        raise WfsError("InvalidParameterValue", "BBOX", "BBOX minimum exceeds maximum")
+        raise wfs_error("InvalidParameterValue", "BBOX", "BBOX minimum exceeds maximum")
     return box
 
 
@@ -123,7 +123,7 @@ def output_format(value: str | None) -> str:
         return "geojson"
     if text in GML_FORMATS or "gml" in text:
         return "gml"
-    raise WfsError(
+    raise wfs_error(
         "InvalidParameterValue",
         "OUTPUTFORMAT",
         "use application/gml+xml; version=3.2 or application/json",

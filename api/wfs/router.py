@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import get_conn, get_registry
+from api.ows_errors import OwsRoute
 from api.wfs import documents, encode, query
-from api.wfs.errors import WfsError
+from api.wfs.errors import wfs_error
 from api.wfs.params import (
     DEFAULT_COUNT,
     MAX_COUNT,
@@ -102,7 +103,7 @@ def _next_url(
 
 def wfs_router() -> APIRouter:
     """Build the WFS router (one KVP endpoint dispatching on REQUEST)."""
-    router = APIRouter(tags=["OGC WFS 2.0"])
+    router = APIRouter(tags=["OGC WFS 2.0"], route_class=OwsRoute)
 
     @router.get(
         "/wfs", name="wfs", operation_id="wfs", summary="WFS 2.0 (KVP)", response_class=Response
@@ -111,10 +112,10 @@ def wfs_router() -> APIRouter:
         params = kvp(request.query_params)
         service = params.get("SERVICE", "WFS").upper()
         if service != "WFS":
-            raise WfsError("InvalidParameterValue", "SERVICE", "SERVICE must be WFS")
+            raise wfs_error("InvalidParameterValue", "SERVICE", "SERVICE must be WFS")
         version = params.get("VERSION") or params.get("ACCEPTVERSIONS") or "2.0.0"
         if not version.startswith("2.0"):
-            raise WfsError("InvalidParameterValue", "VERSION", "only WFS 2.0.0 is served")
+            raise wfs_error("InvalidParameterValue", "VERSION", "only WFS 2.0.0 is served")
         req = params.get("REQUEST", "").lower()
         if req == "getcapabilities":
             return await get_capabilities(request, conn, registry)
@@ -123,7 +124,7 @@ def wfs_router() -> APIRouter:
         if req == "getfeature":
             return await get_feature(request, params, conn, registry)
         if not req:
-            raise WfsError("MissingParameterValue", "REQUEST", "REQUEST is required")
-        raise WfsError("OperationNotSupported", "REQUEST", f"{req} is not supported")
+            raise wfs_error("MissingParameterValue", "REQUEST", "REQUEST is required")
+        raise wfs_error("OperationNotSupported", "REQUEST", f"{req} is not supported")
 
     return router

@@ -7,8 +7,8 @@ from functools import lru_cache
 
 from lxml import etree
 
+from api.ows_errors import OWS
 from api.wmts.catalogue import Bounds, WmtsLayer
-from api.wmts.errors import OWS
 from api.wmts.styles import DEFAULT_STYLE
 from api.wmts.tms import MAX_ZOOM, TMS_INFO, get_tms
 

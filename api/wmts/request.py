@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import morecantile
 from starlette.requests import Request
 
-from api.wmts.errors import WmtsError, invalid, missing
+from api.ows_errors import OwsError, invalid, missing
 from api.wmts.styles import DEFAULT_STYLE
 from api.wmts.tms import MAX_ZOOM, TMS_INFO, get_tms
 from layers.basemaps import BASEMAPS, BasemapSpec
@@ -100,11 +100,11 @@ def resolve_tile(
     r, c = _index(row, "tilerow", status), _index(col, "tilecol", status)
     m = tms.matrix(z)
     if r >= m.matrixHeight:
-        raise WmtsError(
+        raise OwsError(
             "TileOutOfRange", f"TileRow {r} is outside 0–{m.matrixHeight - 1}.", "tilerow", status
         )
     if c >= m.matrixWidth:
-        raise WmtsError(
+        raise OwsError(
             "TileOutOfRange", f"TileCol {c} is outside 0–{m.matrixWidth - 1}.", "tilecol", status
         )
     return TileTarget(layer, basemap, spec, tms_id, tms, z, r, c)

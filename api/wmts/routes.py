@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import get_conn
+from api.ows_errors import XML_MEDIA_TYPE, OwsError, OwsRoute, invalid
 from api.wmts.capabilities import capabilities_xml
 from api.wmts.catalogue import basemap_layers, layer_extents, vector_layers
-from api.wmts.errors import XML_MEDIA_TYPE, WmtsError, WmtsRoute, invalid
 from api.wmts.features import TileWindow, fetch_tile_features
 from api.wmts.render import PNG_MEDIA_TYPE, basemap_png, vector_png
 from api.wmts.request import GET_TILE_PARAMS, TileTarget, kvp_params, require, resolve_tile
@@ -49,7 +49,7 @@ async def tile_response(request: Request, target: TileTarget) -> Response:
         path = target.basemap.path(request.app.state.settings.basemap.dir)
         if not path.is_file():
             text = f"Basemap {target.basemap.id} is not built; run `cityops samples basemaps`."
-            raise WmtsError("NoApplicableCode", text, "layer", 503)
+            raise OwsError("NoApplicableCode", text, "layer", 503)
         png = await run_in_threadpool(
             basemap_png, path, target.tms, target.z, target.col, target.row
         )
@@ -67,7 +67,7 @@ async def tile_response(request: Request, target: TileTarget) -> Response:
 
 def wmts_router() -> APIRouter:
     """Build the WMTS router; every error answers an OWS ``ExceptionReport``."""
-    router = APIRouter(prefix="/wmts", tags=["WMTS"], route_class=WmtsRoute)
+    router = APIRouter(prefix="/wmts", tags=["WMTS"], route_class=OwsRoute)
 
     @router.get(
         "",
@@ -85,7 +85,7 @@ def wmts_router() -> APIRouter:
             return await capabilities_response(request)
         if operation.lower() != "gettile":
             text = f"Operation '{operation}' is not supported; use GetCapabilities or GetTile."
-            raise WmtsError("OperationNotSupported", text, "request", 501)
+            raise OwsError("OperationNotSupported", text, "request", 501)
         if require(params, "version") != "1.0.0":
             raise invalid("version", "VERSION must be 1.0.0.")
         values = {name: require(params, name) for name in GET_TILE_PARAMS}

@@ -1,7 +1,7 @@
-"""WMTS errors as OWS 1.1 ``ExceptionReport`` XML, and a route class that renders them.
+"""OWS 1.1 ``ExceptionReport`` XML for the classic services (WMTS, WFS), and a route class.
 
-Every failure on a ``/wmts`` route, ours or the platform's (``CityError``), answers an
-``ExceptionReport`` rather than problem JSON: WMTS clients (QGIS, GDAL, OWSLib) read those.
+Every failure on a ``/wmts`` or ``/wfs`` route, ours or the platform's (``CityError``), answers an
+``ExceptionReport`` rather than problem JSON: OWS clients (QGIS, GDAL, OWSLib) read those.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from spatial.errors import CityError
 
 OWS = "http://www.opengis.net/ows/1.1"
 XML_MEDIA_TYPE = "application/xml"
-log = logging.getLogger("cityops.wmts")
+log = logging.getLogger("cityops.ows")
 
 
 @dataclass
-class WmtsError(Exception):
+class OwsError(Exception):
     """One OWS exception: ``exceptionCode``, the offending parameter and the HTTP status."""
 
     code: str
@@ -36,17 +36,17 @@ class WmtsError(Exception):
         return self.text
 
 
-def invalid(locator: str, text: str, status: int = 400) -> WmtsError:
+def invalid(locator: str, text: str, status: int = 400) -> OwsError:
     """``InvalidParameterValue`` for ``locator``."""
-    return WmtsError("InvalidParameterValue", text, locator, status)
+    return OwsError("InvalidParameterValue", text, locator, status)
 
 
-def missing(locator: str) -> WmtsError:
+def missing(locator: str) -> OwsError:
     """``MissingParameterValue`` for ``locator``."""
-    return WmtsError("MissingParameterValue", f"Parameter {locator} is required.", locator)
+    return OwsError("MissingParameterValue", f"Parameter {locator} is required.", locator)
 
 
-def exception_report(error: WmtsError) -> Response:
+def exception_report(error: OwsError) -> Response:
     """Render ``error`` as an OWS 1.1 ``ExceptionReport`` document."""
     root = etree.Element(
         f"{{{OWS}}}ExceptionReport",
@@ -62,7 +62,7 @@ def exception_report(error: WmtsError) -> Response:
     return Response(body, status_code=error.status, media_type=XML_MEDIA_TYPE)
 
 
-class WmtsRoute(APIRoute):
+class OwsRoute(APIRoute):
     """An ``APIRoute`` whose errors become ``ExceptionReport`` XML, never tracebacks."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -72,16 +72,16 @@ class WmtsRoute(APIRoute):
         async def report_errors(request: Request) -> Response:
             try:
                 return await handler(request)
-            except WmtsError as exc:
+            except OwsError as exc:
                 return exception_report(exc)
             except CityError as exc:
                 if exc.status >= 500:
                     log.error("%s %s: %s", request.method, request.url.path, exc)
                 code = "InvalidParameterValue" if exc.status < 500 else "NoApplicableCode"
-                return exception_report(WmtsError(code, exc.detail or exc.title, None, exc.status))
+                return exception_report(OwsError(code, exc.detail or exc.title, None, exc.status))
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
                 text = "An unexpected error occurred; it has been logged."
-                return exception_report(WmtsError("NoApplicableCode", text, None, 500))
+                return exception_report(OwsError("NoApplicableCode", text, None, 500))
 
         return report_errors
