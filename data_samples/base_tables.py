@@ -35,34 +35,14 @@ def catalogue_tables() -> list[Table]:
         "component_classes",
         (*cols, "geometry_type"),
         [
-            (
-                c.major_code,
-                c.minor_code,
-                c.major_name,
-                c.minor_name,
-                c.department,
-                c.disposal_hours,
-                c.is_extension,
-                c.geometry_type,
-            )
+            tuple(getattr(c, col) for col in (*cols, "geometry_type"))
             for c in ref.component_classes()
         ],
     )
     event = Table(
         "event_classes",
         cols,
-        [
-            (
-                c.major_code,
-                c.minor_code,
-                c.major_name,
-                c.minor_name,
-                c.department,
-                c.disposal_hours,
-                c.is_extension,
-            )
-            for c in ref.event_classes()
-        ],
+        [tuple(getattr(c, col) for col in cols) for c in ref.event_classes()],
     )
     depts = Table(
         "departments",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +20,6 @@ from tests.ogc_support import LAYER_IDS, open_pg, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 Conn = psycopg.Connection[Any]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

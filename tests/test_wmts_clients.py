@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -17,12 +16,6 @@ from layers.base import default_registry
 from tests.raster_helpers import DAFENG_CENTRE, opaque_pixels, read_png
 
 TMS = ["WebMercatorQuad", "CGCS2000Quad"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

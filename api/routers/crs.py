@@ -27,7 +27,8 @@ class Conversion(BaseModel):
     storage: ConvertedPoint
 
 
-def _crs(value: str, field: str) -> ClientCRS:
+def parse_crs(value: str, field: str = "crs") -> ClientCRS:
+    """A client CRS, or a 400 naming ``field``."""
     try:
         return parse_client_crs(value)
     except ValueError as exc:
@@ -52,7 +53,7 @@ def crs_router() -> APIRouter:
         from_: Annotated[str, Query(alias="from", description="wgs84|gcj02|bd09|cgcs2000")],
         to: Annotated[str, Query(description="wgs84|gcj02|bd09|cgcs2000")] = "cgcs2000",
     ) -> Conversion:
-        src, dst = _crs(from_, "from"), _crs(to, "to")
+        src, dst = parse_crs(from_, "from"), parse_crs(to, "to")
         slon, slat = to_storage(lon, lat, src)
         olon, olat = from_storage(slon, slat, dst)
         return Conversion(

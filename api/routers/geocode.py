@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from api.deps import get_conn
+from api.routers.crs import parse_crs
 from geocoder import batch
 from geocoder.forward import geocode
 from geocoder.index import GeoIndex
@@ -19,7 +20,7 @@ from geocoder.reverse import ReverseResponse, assemble, found_in_memory, found_i
 from geocoder.schemas import GeocodeResponse, Point, Suggestion, SuggestResponse, response
 from geocoder.service import GeocoderService
 from geocoder.suggest import suggest
-from spatial.crs import ClientCRS, out_of_china, parse_client_crs, to_storage
+from spatial.crs import ClientCRS, out_of_china, to_storage
 from spatial.errors import FieldIssue, InvalidInput
 
 CRS_HELP = "wgs84|gcj02|bd09|cgcs2000 (default cgcs2000)"
@@ -47,15 +48,6 @@ def get_geocoder(request: Request) -> GeocoderService:
 async def get_index(request: Request) -> GeoIndex:
     """The in-memory index (awaits the first build)."""
     return await get_geocoder(request).index()
-
-
-def parse_crs(value: str, field: str = "crs") -> ClientCRS:
-    """A client CRS, or a 400 naming ``field``."""
-    try:
-        return parse_client_crs(value)
-    except ValueError as exc:
-        issues = [FieldIssue(field, str(exc))]
-        raise InvalidInput(f"Unsupported coordinate system '{value}'", issues) from None
 
 
 def check_point(lon: float, lat: float) -> None:
