@@ -11,8 +11,11 @@ SIZE ?= full
 
 run: venv
 	$(BIN)/cityops db up
+	$(BIN)/cityops redis up
 	$(BIN)/cityops db migrate
+	$(BIN)/cityops keys init
 	$(BIN)/cityops samples load --size $(SIZE) --if-empty
+	$(BIN)/cityops users demo --if-empty
 	$(BIN)/cityops samples basemaps --if-missing
 	$(BIN)/cityops serve --host $(HOST) --port $(PORT)
 
@@ -39,4 +42,5 @@ bench: venv
 
 clean:
 	-$(BIN)/cityops db down
+	-$(BIN)/cityops redis down
 	rm -rf $(VENV) var

@@ -7,22 +7,37 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
+from starlette.staticfiles import StaticFiles
 
 from api.ogc.items import features_router
 from api.ogc.mount import mount_ogc
 from api.problems import install_problem_handlers
 from api.raster import raster_router
+from api.routers.audit import audit_router
+from api.routers.auth import auth_router
 from api.routers.crs import crs_router
 from api.routers.geocode import geocode_router
 from api.routers.health import health_router
 from api.routers.layers import layers_router
+from api.routers.org import org_router
 from api.routers.tiles import tiles_router
+from api.routers.users import users_router
+from api.security.audit_http import AuditWritesMiddleware
+from api.security.authn import AuthenticationMiddleware, Authenticator
+from api.security.limits import install_abuse_limits, login_guard
+from api.security.policy import doc_paths, unguarded_routes
 from api.wfs.router import wfs_router
 from api.wmts import wmts_router
 from geocoder.service import GeocoderService
 from layers.base import default_registry
 from spatial.db import make_pool
-from spatial.settings import Settings
+from spatial.errors import ConfigurationError
+from spatial.security.accounts import Accounts
+from spatial.security.keystore import KeyStore
+from spatial.settings import PROJECT_ROOT, Settings
+
+WEB_STATIC = PROJECT_ROOT / "web" / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.geocoder.close()
+            await app.state.limiter.close()
             await pool.close()
 
     app = FastAPIOffline(
@@ -54,8 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = default_registry()
     install_problem_handlers(app)
+    install_security(app, settings)
     for router in (
         health_router(),
+        auth_router(),
+        users_router(),
+        org_router(),
+        audit_router(),
         layers_router(),
         crs_router(),
         geocode_router(),
@@ -66,5 +87,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         features_router(),
     ):
         app.include_router(router)
+    unguarded = unguarded_routes(app.routes, doc_paths(app))
+    if unguarded:  # every route declares exactly one policy (api/security/policy.py)
+        raise ConfigurationError(f"routes without exactly one policy: {', '.join(unguarded)}")
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="web-static")
     mount_ogc(app, settings)  # last: the /ogc mount catches what the routes above do not
     return app
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Keys, accounts and the middleware chain.
+
+    Outermost first: security headers, CORS, body limit, authentication, rate limit, write
+    audit, routes.
+    """
+    keys = KeyStore.ensure(settings.security.key_dir)
+    accounts = Accounts(keys, settings.security)
+    authenticator = Authenticator(accounts, settings.security.basic_cache_s)
+    app.state.accounts, app.state.authenticator = accounts, authenticator
+    app.add_middleware(
+        AuditWritesMiddleware, sensitive_reads=settings.security.audit_sensitive_reads
+    )
+    limiter = install_abuse_limits(
+        app,
+        settings,
+        authentication=Middleware(AuthenticationMiddleware, authenticator=authenticator),
+    )
+
+    async def guard(ip: str | None, username: str) -> None:
+        await login_guard(limiter, settings.limits, ip or "unknown", username)
+
+    app.state.login_guard = guard

@@ -10,6 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from api.cli_audit import audit_app
+from api.cli_identity import keys_app, users_app
+from api.cli_redis import redis_app
 from spatial.errors import CityError
 
 app = typer.Typer(
@@ -23,6 +26,10 @@ db_app = typer.Typer(
 samples_app = typer.Typer(help="Deterministic Dafeng sample data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(samples_app, name="samples")
+app.add_typer(redis_app, name="redis")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 LOCAL_DB_NAME = "cityops"
 
@@ -114,6 +121,14 @@ def samples_load(
         typer.echo("Sample data already loaded; skipping (drop --if-empty to reload).")
         return
     load(url, size)  # type: ignore[arg-type]
+    users_demo()
+
+
+def users_demo() -> None:
+    """Demo users after the sample (``cityops users demo``)."""
+    from api.cli_identity import users_demo as demo
+
+    demo(if_empty=False)
 
 
 @samples_app.command("basemaps")

@@ -19,7 +19,10 @@ log = logging.getLogger("cityops.api")
 def problem_response(error: CityError, request: Request) -> JSONResponse:
     """The problem document for ``error``."""
     return JSONResponse(
-        error.problem(str(request.url.path)), status_code=error.status, media_type=PROBLEM_JSON
+        error.problem(str(request.url.path)),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers() or None,
     )
 
 

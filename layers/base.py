@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layers.registry import LayerRegistry, LayerSpec, TileSpec
+from layers.registry import LayerRegistry, LayerScope, LayerSpec, TileSpec
 
 ADMIN = ("基础数据", "行政区划")
 GRIDS = ("基础数据", "网格")
@@ -155,6 +155,13 @@ BASE_LAYERS = (
         tree=("案卷",),
         locate_grid=True,
         temporal="reported_at",
+        read_permission="cases:read",
+        scope=LayerScope(
+            department="department_code",
+            grid="responsibility_grid_code",
+            owner="reporter_user_id",
+        ),
+        classification="重要数据",
     ),
 )
 

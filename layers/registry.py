@@ -27,6 +27,21 @@ class TileSpec:
 
 
 @dataclass(frozen=True)
+class LayerScope:
+    """Columns a layer's rows are scoped by (数据范围); see ``spatial.security.scope``.
+
+    ``area``: rows inside a street's or community's polygon; ``department``: the column
+    holding the responsible department's code; ``grid``: the responsibility-grid column;
+    ``owner``: the column holding the reporting user's id.
+    """
+
+    area: bool = True
+    department: str | None = None
+    grid: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """One published layer: a PostGIS table in EPSG:4490 and how to present it."""
 
@@ -47,6 +62,14 @@ class LayerSpec:
     temporal: str | None = None
     tiles: TileSpec = field(default_factory=TileSpec)
     keywords: tuple[str, ...] = ()
+    read_permission: str | None = None  # None: public map data, readable anonymously
+    scope: LayerScope | None = None  # None: no row-level data scope
+    classification: str = "一般数据"  # 数据分类分级: 一般数据 / 重要数据 / 核心数据
+
+    @property
+    def public(self) -> bool:
+        """True when anyone may read the layer (公开地图数据)."""
+        return self.read_permission is None
 
     @property
     def qualified_table(self) -> str:
@@ -79,6 +102,10 @@ class LayerRegistry:
         except KeyError:
             known = ", ".join(self._layers)
             raise NotFound(f"Unknown layer '{layer_id}'; known layers: {known}") from None
+
+    def find(self, layer_id: str) -> LayerSpec | None:
+        """Return a layer, or None."""
+        return self._layers.get(layer_id)
 
     def __iter__(self) -> Iterator[LayerSpec]:
         """Layers in registration order."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages cityops needs when they are missing: Python venv support,
-# PostgreSQL with PostGIS, GDAL's command-line tools (ogrinfo: the OAPIF client tests).
+# PostgreSQL with PostGIS, GDAL's command-line tools (ogrinfo: the OAPIF client tests),
+# redis-server (shared rate limits; `cityops redis up` runs a project-local one).
 # Idempotent; a second run installs nothing.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ if ! command -v python3.12 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, ve
 fi
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

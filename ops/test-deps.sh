@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install the real clients the test suite drives, when missing: GDAL's command-line tools
-# (ogrinfo/gdalinfo with the OAPIF, WFS and WMTS drivers) and QGIS's Python bindings.
+# (ogrinfo/gdalinfo with the OAPIF, WFS and WMTS drivers), QGIS's Python bindings, Node.js
+# (the browser SM2 helper is checked against our SM2) and redis-server (rate-limit tests).
 set -euo pipefail
 
 need=()
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need+=(python3-qgis)
+command -v node >/dev/null 2>&1 || need+=(nodejs)            # SM2 helper interop (sm-crypto)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # throwaway rate-limit Redis
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

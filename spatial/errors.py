@@ -32,6 +32,10 @@ class CityError(Exception):
     code = "internal-error"
     title = "Internal error (内部错误)"
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``WWW-Authenticate``, ``Retry-After``)."""
+        return {}
+
     def __str__(self) -> str:
         """Show the detail and the first field issues."""
         issues = "; ".join(f"{e.field}: {e.message}" for e in self.errors[:5])
@@ -98,3 +102,62 @@ class DatabaseUnavailable(CityError):
     status = 503
     code = "database-unavailable"
     title = "Database unavailable (数据库不可用)"
+
+
+class Unauthorized(CityError):
+    """No valid credentials: log in, or present a token, API key or HTTP Basic credentials."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required (需要登录)"
+    challenge: str = 'Bearer realm="cityops", Basic realm="cityops"'
+
+    def headers(self) -> dict[str, str]:
+        """Tell clients (QGIS, GDAL, browsers) which schemes are accepted."""
+        return {"WWW-Authenticate": self.challenge}
+
+
+class InvalidToken(Unauthorized):
+    """A presented credential was expired, forged, revoked or of the wrong algorithm."""
+
+    code = "invalid-token"
+    title = "Invalid credentials (凭证无效)"
+    challenge = 'Bearer realm="cityops", error="invalid_token"'
+
+
+class Forbidden(CityError):
+    """Authenticated, but the role or data scope does not allow this."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden (无权限)"
+
+
+class AccountLocked(CityError):
+    """Too many failed log-ins: the account is locked for a while."""
+
+    status = 423
+    code = "account-locked"
+    title = "Account locked (账号已锁定)"
+
+
+class PayloadTooLarge(CityError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+    code = "payload-too-large"
+    title = "Request body too large (请求体过大)"
+
+
+@dataclass
+class TooManyRequests(CityError):
+    """Rate limit exceeded; ``retry_after`` seconds until the window frees up."""
+
+    retry_after: int = 60
+    status = 429
+    code = "too-many-requests"
+    title = "Too many requests (请求过于频繁)"
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in seconds."""
+        return {"Retry-After": str(self.retry_after)}

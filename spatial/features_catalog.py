@@ -18,7 +18,14 @@ from spatial.errors import ConfigurationError
 log = logging.getLogger("cityops.features")
 
 # Bookkeeping columns that are not attributes of the data standard.
-INTERNAL_COLUMNS: Final = frozenset({"h3", "idempotency_key"})
+INTERNAL_COLUMNS: Final = frozenset({"h3", "idempotency_key", "reporter_user_id"})
+# Ciphertext (SM4) and blind indexes of personal fields are never published; masks are.
+INTERNAL_SUFFIXES: Final = ("_enc", "_bidx")
+
+
+def is_internal(column: str) -> bool:
+    """True for bookkeeping and protected columns that no layer publishes."""
+    return column in INTERNAL_COLUMNS or column.endswith(INTERNAL_SUFFIXES)
 GEOMETRY_TYPES: Final = frozenset({"geometry", "geography"})
 
 EXTENT_SQL: Final = (
@@ -104,7 +111,7 @@ def build_catalog(
         props = {
             name: t
             for name, t in cols.items()
-            if t not in GEOMETRY_TYPES and name not in INTERNAL_COLUMNS
+            if t not in GEOMETRY_TYPES and not is_internal(name)
         }
         catalog[spec.id] = LayerColumns(spec, props)
     return catalog

@@ -15,6 +15,7 @@ from spatial.errors import DatabaseUnavailable, FieldIssue, InvalidInput
 from spatial.features_catalog import LayerColumns
 from spatial.features_crs import OgcCrs
 from spatial.features_sql import FeatureQuery, Statement, estimate_sql, item_sql, items_sql
+from spatial.security.principal import EVERYTHING, DataScope
 
 log = logging.getLogger("cityops.features")
 
@@ -78,15 +79,19 @@ async def estimate(conn: psycopg.AsyncConnection, q: FeatureQuery) -> int:
 
 
 async def fetch_feature(
-    conn: psycopg.AsyncConnection, cols: LayerColumns, fid: str, crs: OgcCrs
+    conn: psycopg.AsyncConnection,
+    cols: LayerColumns,
+    fid: str,
+    crs: OgcCrs,
+    scope: DataScope = EVERYTHING,
 ) -> bytes | None:
-    """One Feature's GeoJSON bytes, or None."""
+    """One Feature's GeoJSON bytes, or None (also when outside ``scope``)."""
     if cols.pk_type in ("integer", "bigint", "smallint") and not fid.isdigit():
         return None
     async with conn.cursor() as cur:
         cur.adapters.register_loader("text", _RawText)
         try:
-            await _run(cur, item_sql(cols, crs, fid))
+            await _run(cur, item_sql(cols, crs, fid, scope))
         except InvalidInput:
             return None  # an id that cannot be of the key's type names no feature
         row = await cur.fetchone()

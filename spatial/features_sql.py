@@ -4,7 +4,9 @@ Every items/item request becomes one statement whose result is the GeoJSON text 
 bbox and filter literals are transformed to the column SRID (so the GiST index applies), the
 output is ``ST_Transform``-ed to the requested CRS in its axis order, ``numberMatched`` follows
 the layer's count policy (``estimate`` counts at most ``cap + 1`` rows), and every value is a
-bound parameter. The fast path and the pygeoapi provider both use this module.
+bound parameter. A scoped layer (案卷) is limited to the caller's data scope (数据范围) in the
+same WHERE, so pages, counts and single features all honour it. The fast path and the pygeoapi
+provider both use this module.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from spatial.errors import FieldIssue, InvalidInput
 from spatial.features_catalog import LayerColumns
 from spatial.features_cql import ALIAS, Params, filter_sql
 from spatial.features_crs import CRS84, OgcCrs, same_datum
+from spatial.security.principal import EVERYTHING, DataScope
+from spatial.security.scope import scope_condition
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class FeatureQuery:
     sortby: tuple[tuple[str, bool], ...] = ()  # (property, descending)
     properties: tuple[str, ...] | None = None  # None: all
     skip_geometry: bool = False
+    scope: DataScope = EVERYTHING  # rows of a scoped layer the caller may see
 
 
 def _instant(text: str, end: bool) -> tuple[datetime | None, bool]:
@@ -149,8 +154,10 @@ def _envelope(q: FeatureQuery, params: Params) -> sql.Composable:
 
 
 def where_sql(q: FeatureQuery, params: Params) -> sql.Composable:
-    """The WHERE condition: bbox, datetime, queryable parameters and the CQL2 filter."""
+    """The WHERE condition: data scope, bbox, datetime, queryables and the CQL2 filter."""
     spec, conds = q.cols.spec, []
+    if (scoped := scope_condition(spec, q.scope, ALIAS)) is not None:
+        conds.append(scoped)
     if q.bbox is not None:
         # A point intersects an axis-aligned rectangle iff their boxes overlap: ``&&`` alone
         # is exact there and lets the count skip the heap (all-visible pages).
@@ -246,17 +253,14 @@ def estimate_sql(q: FeatureQuery) -> Statement:
     return query, params.values
 
 
-def item_sql(cols: LayerColumns, crs: OgcCrs, fid: str) -> Statement:
-    """One feature by id."""
+def item_sql(cols: LayerColumns, crs: OgcCrs, fid: str, scope: DataScope = EVERYTHING) -> Statement:
+    """One feature by id (none when it lies outside ``scope``)."""
     params = Params()
     select, join, feature = _page_select(cols, crs, None, skip_geometry=False)
-    query = sql.SQL("SELECT {} FROM (SELECT {} FROM {}{} WHERE {} = {}::{}) page").format(
-        feature,
-        select,
-        _from(cols),
-        join,
-        col(cols.spec.pk),
-        params.add(fid),
-        sql.SQL(cols.pk_type),
+    where = sql.SQL("{} = {}::{}").format(col(cols.spec.pk), params.add(fid), sql.SQL(cols.pk_type))
+    if (scoped := scope_condition(cols.spec, scope, ALIAS)) is not None:
+        where = sql.SQL("{} AND {}").format(where, scoped)
+    query = sql.SQL("SELECT {} FROM (SELECT {} FROM {}{} WHERE {}) page").format(
+        feature, select, _from(cols), join, where
     )
     return query, params.values

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER_DIR = PROJECT_ROOT / "var" / "pg"
 LOCAL_URL_FILE = PROJECT_ROOT / "var" / "database_url"
+LOCAL_REDIS_DIR = PROJECT_ROOT / "var" / "redis"
+LOCAL_REDIS_URL_FILE = PROJECT_ROOT / "var" / "redis_url"
 
 
 def local_database_url() -> str | None:
@@ -68,6 +70,51 @@ class OgcSettings(BaseSettings):
     extent: tuple[float, float, float, float] = (120.25, 32.95, 120.95, 33.45)
 
 
+class SecuritySettings(BaseSettings):
+    """Identity and crypto (``CITY_SECURITY_`` prefix); key material lives in ``key_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_SECURITY_", extra="ignore")
+
+    key_dir: Path = PROJECT_ROOT / "var" / "keys"  # SM2 key pair, SM4 keyring, token key
+    access_token_minutes: int = Field(default=15, gt=0, le=240)
+    refresh_token_hours: float = Field(default=12, gt=0, le=24 * 30)
+    refresh_idle_minutes: int = Field(default=30, gt=0)  # 等保: idle sessions end
+    password_iterations: int = Field(default=60_000, ge=1_000)  # PBKDF2-HMAC-SM3
+    password_min_length: int = Field(default=10, ge=6)
+    password_min_classes: int = Field(default=3, ge=1, le=4)  # upper/lower/digit/symbol
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    require_sm2_login: bool = False  # refuse plaintext passwords at /auth/token
+    login_max_age_s: int = Field(default=300, ge=10)  # SM2 login envelopes older are replays
+    basic_cache_s: int = Field(default=60, ge=0)  # HTTP Basic / API key verification cache
+    audit_sensitive_reads: bool = True
+
+
+class LimitSettings(BaseSettings):
+    """Abuse limits (``CITY_LIMITS_`` prefix): rate limits in Redis, body size, CORS."""
+
+    model_config = SettingsConfigDict(env_prefix="CITY_LIMITS_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "CITY_LIMITS_REDIS_URL")
+    )
+    anonymous_per_minute: int = Field(default=1200, ge=1)  # per client IP
+    user_per_minute: int = Field(default=3000, ge=1)
+    api_key_per_minute: int = Field(default=12000, ge=1)
+    login_per_minute: int = Field(default=20, ge=1)  # per IP and per user name
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+    def resolved_redis_url(self) -> str | None:
+        """The configured Redis, or the project-local one written by ``cityops redis up``."""
+        if self.redis_url:
+            return self.redis_url
+        if LOCAL_REDIS_URL_FILE.exists():
+            return LOCAL_REDIS_URL_FILE.read_text().strip() or None
+        return None
+
+
 class Settings(BaseSettings):
     """Application settings (``CITY_`` prefix)."""
 
@@ -76,6 +123,8 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ogc: OgcSettings = Field(default_factory=OgcSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     county_code: str = "320904"
     county_name: str = "大丰区"
     title: str = "大丰区城市运行管理服务平台"

@@ -3,6 +3,11 @@
 Tile statements run on their own small pool whose sessions set ``jit=off`` and
 ``max_parallel_workers_per_gather=0`` (JIT compilation and parallel Gather both add more than a
 mid-size tile costs); a dedicated connection listens for ``city_layer_versions`` notifications.
+
+A scoped layer (案卷) requested with a restricted data scope (数据范围) is rendered with the
+scope's condition and cached apart from everyone else's tiles: the cache key carries a digest of
+the scope (and, for an area scope, the versions of the street and community polygons), so a
+tile is only ever served to principals that see exactly the same rows.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from layers.registry import LayerSpec
 from spatial.db import libpq_url
 from spatial.errors import ConfigurationError, DatabaseUnavailable
+from spatial.security.principal import EVERYTHING, DataScope
+from spatial.security.scope import AREA_TABLES, scope_condition
 from spatial.tilecache import NOTIFY_CHANNEL, LayerVersions, TileCache
 from spatial.tiles_sql import (
     COLUMNS_QUERY,
+    SCOPE_ALIAS,
     VERSIONS_QUERY,
     WARM_UP_QUERY,
     extent_query,
@@ -125,13 +133,30 @@ class TileService:
 
     async def version(self, spec: LayerSpec) -> int | None:
         """The layer's current version (``None``: not change-tracked, so never cached)."""
+        return await self.table_version(spec.table)
+
+    async def table_version(self, table: str) -> int | None:
+        """The current version of a table of ``city.layer_versions``."""
         if self.versions.stale:
             async with self._lock:
                 if self.versions.stale:
                     async with self.connection() as conn:
                         rows = await (await conn.execute(VERSIONS_QUERY)).fetchall()
                     self.versions.load(rows)
-        return self.versions.get(spec.table)
+        return self.versions.get(table)
+
+    async def scope_tag(self, spec: LayerSpec, scope: DataScope) -> str | None:
+        """Names the rows of ``spec`` that ``scope`` sees; ``None`` when it sees them all.
+
+        A digest of the scope, plus the versions of the street and community polygons when the
+        scope is spatial (a redrawn street boundary changes which cases it covers).
+        """
+        if scope_condition(spec, scope, SCOPE_ALIAS) is None:
+            return None
+        seed = repr(scope)
+        if scope.areas and spec.scope is not None and spec.scope.area:
+            seed += repr([await self.table_version(t) for t in AREA_TABLES])
+        return hashlib.sha1(seed.encode()).hexdigest()[:10]
 
     async def columns(self, spec: LayerSpec) -> dict[str, str]:
         """Column name → PostgreSQL data type of the layer's table (read once)."""
@@ -177,15 +202,35 @@ class TileService:
             self._queries[key] = (query, hashlib.sha1(seed.encode()).hexdigest()[:8])
         return self._queries[key]
 
+    async def scoped_query(self, spec: LayerSpec, grid: TileGrid, scope: DataScope) -> sql.Composed:
+        """The tile statement limited to ``scope`` (the shared one when unrestricted)."""
+        condition = scope_condition(spec, scope, SCOPE_ALIAS)
+        if condition is None:
+            return (await self.query(spec, grid))[0]
+        limit = self.settings.max_features
+        return mvt_query(spec, grid, await self.properties(spec), limit, condition)
+
     async def tile(
-        self, spec: LayerSpec, grid: TileGrid, z: int, col: int, row: int, version: int | None
+        self,
+        spec: LayerSpec,
+        grid: TileGrid,
+        z: int,
+        col: int,
+        row: int,
+        version: int | None,
+        scope: DataScope = EVERYTHING,
     ) -> RenderedTile:
-        """One tile, from the cache when its layer version is current, else from PostGIS."""
+        """One tile, from the cache when its layer version is current, else from PostGIS.
+
+        Tiles of a restricted ``scope`` are cached under the scope's tag, apart from the rest.
+        """
+        tag = await self.scope_tag(spec, scope)
+        key = spec.table if tag is None else f"{spec.table}#{tag}"
         if version is not None:
-            data = self.cache.get((spec.table, version, grid.id, z, col, row))
+            data = self.cache.get((key, version, grid.id, z, col, row))
             if data is not None:
                 return RenderedTile(data, version, cached=True)
-        query, _ = await self.query(spec, grid)
+        query = await self.scoped_query(spec, grid, scope)
         params = mvt_params(spec, grid, z, col, row)
         async with self.connection() as conn:
             result = await (await conn.execute(query, params, binary=True)).fetchone()
@@ -193,7 +238,7 @@ class TileService:
         found, data = result[0], bytes(result[1] or b"")
         if found is not None:
             self.versions.observe(spec.table, found)
-            self.cache.put((spec.table, found, grid.id, z, col, row), data)
+            self.cache.put((key, found, grid.id, z, col, row), data)
         return RenderedTile(data, found, cached=False)
 
     async def _listen(self, url: str) -> None:

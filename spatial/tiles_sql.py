@@ -11,7 +11,9 @@ tipg's — filter with ``geom && envelope`` in the storage SRID (GiST), then
   ``tile width / 512`` (one pixel of a 512-px rendered tile); collapsed rings are kept;
 - geographic tiles (EPSG:4490) are cut from the stored geometry directly, no transform;
 - the layer's version (``city.layer_versions``) is read in the same statement, so a cached tile
-  is keyed by the version of the very snapshot it was rendered from.
+  is keyed by the version of the very snapshot it was rendered from;
+- a scoped layer (案卷) rendered for a restricted data scope (数据范围) carries the scope's
+  condition on the table, aliased ``SCOPE_ALIAS`` (see ``spatial.security.scope``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from spatial.tms import Bounds, TileGrid
 EXTENT = 4096
 BUFFER = 64
 SIMPLIFY_FRACTION = 1 / 512
+SCOPE_ALIAS = "f"
+"""Alias of the layer's table in a scoped tile statement (the data scope condition uses it)."""
 
 _VERSION = sql.SQL("(SELECT version FROM {} WHERE layer = %(layer)s)").format(
     sql.Identifier(SCHEMA, "layer_versions")
@@ -43,9 +47,16 @@ def _envelope(prefix: str, srid: int) -> sql.Composable:
 
 
 def mvt_query(
-    spec: LayerSpec, grid: TileGrid, properties: Sequence[str], limit: int
+    spec: LayerSpec,
+    grid: TileGrid,
+    properties: Sequence[str],
+    limit: int,
+    where: sql.Composable | None = None,
 ) -> sql.Composed:
-    """The tile statement: returns ``(layer version, mvt bytes)`` for the bound tile."""
+    """The tile statement: returns ``(layer version, mvt bytes)`` for the bound tile.
+
+    ``where``: an extra condition on the table aliased ``SCOPE_ALIAS`` (the data scope).
+    """
     geom: sql.Composable = sql.SQL("s.{}").format(sql.Identifier(spec.geom))
     if grid.srid != spec.srid:
         geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(grid.srid))
@@ -60,7 +71,7 @@ def mvt_query(
     return sql.SQL(
         "SELECT {version}, (SELECT ST_AsMVT(t.*, %(name)s, {extent}, 'geom') FROM ("
         "SELECT ST_AsMVTGeom({geom}, {envelope}, {extent}, {buffer}, true) AS geom{columns} "
-        "FROM (SELECT {column}{columns} FROM {table} WHERE {column} && {search} "
+        "FROM (SELECT {column}{columns} FROM {table} WHERE {column} && {search}{where} "
         "LIMIT {limit}) AS s) AS t)"
     ).format(
         version=_VERSION,
@@ -69,9 +80,12 @@ def mvt_query(
         envelope=_envelope("", grid.srid),
         buffer=sql.Literal(BUFFER),
         columns=columns,
-        table=_table(spec),
+        table=_table(spec)
+        if where is None
+        else sql.SQL("{} AS {}").format(_table(spec), sql.Identifier(SCOPE_ALIAS)),
         column=sql.Identifier(spec.geom),
         search=search,
+        where=sql.SQL("") if where is None else sql.SQL(" AND {}").format(where),
         limit=sql.Literal(limit),
     )
 

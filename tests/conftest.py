@@ -13,11 +13,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from data_samples.demo_users import load_demo_users
 from data_samples.load import load
 from spatial.cluster import Cluster
 from spatial.db import drop_database, ensure_database, libpq_url, make_engine
 from spatial.migrate import upgrade
-from spatial.settings import DatabaseSettings, Settings
+from spatial.security.keystore import KeyStore
+from spatial.settings import DatabaseSettings, SecuritySettings, Settings
+from tests.redis_support import redis_url  # noqa: F401
+
+# Every app a test builds (and the live uvicorn server, which inherits the environment) uses
+# throwaway key material, a fast password hash and no rate limit; tests of those set their own.
+os.environ.setdefault(
+    "CITY_SECURITY_KEY_DIR", str(Path(tempfile.mkdtemp(prefix="cityops-keys-")) / "keys")
+)
+os.environ.setdefault("CITY_SECURITY_PASSWORD_ITERATIONS", "2000")
+os.environ.setdefault("CITY_LIMITS_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +70,8 @@ def sample_template(pg_server: str) -> Iterator[str]:
     ensure_database(url)
     upgrade(url)
     load(url, "small", progress=lambda _msg: None)
+    security = SecuritySettings()
+    load_demo_users(url, KeyStore.ensure(security.key_dir), security.password_iterations)
     yield make_url(url).database
     drop_database(url)
 

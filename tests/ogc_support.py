@@ -17,6 +17,7 @@ from spatial.settings import DatabaseSettings, OgcSettings, Settings
 PROBLEM = "application/problem+json"
 GEOJSON = "application/geo+json"
 LAYER_IDS = default_registry().ids()
+PUBLIC_LAYER_IDS = [spec.id for spec in default_registry() if spec.public]  # anonymous sees these
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

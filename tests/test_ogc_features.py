@@ -19,6 +19,7 @@ from tests.ogc_support import (
     CJK,
     GEOJSON,
     LAYER_IDS,
+    PUBLIC_LAYER_IDS,
     feature_ids,
     ids,
     items,
@@ -88,8 +89,9 @@ def test_generated_pygeoapi_config_is_valid(ogc: TestClient) -> None:
 
 
 def test_collections_are_the_registry_layers(ogc: TestClient) -> None:
+    """Anonymous callers see the public layers (tests/test_layer_access.py: the others)."""
     collections = ogc.get("/ogc/collections", params={"f": "json"}).json()["collections"]
-    assert [c["id"] for c in collections] == LAYER_IDS
+    assert [c["id"] for c in collections] == PUBLIC_LAYER_IDS
     for c in collections:
         assert CJK.search(c["title"]), c["title"]
         assert c["storageCrs"] == EPSG + "4490"
@@ -97,7 +99,7 @@ def test_collections_are_the_registry_layers(ogc: TestClient) -> None:
         assert any(link["rel"] == "items" for link in c["links"])
 
 
-@pytest.mark.parametrize("layer", LAYER_IDS)
+@pytest.mark.parametrize("layer", PUBLIC_LAYER_IDS)
 def test_collection_feature_count_matches_postgis(ogc: TestClient, pg: Conn, layer: str) -> None:
     spec = default_registry().get(layer)
     expected = scalar(pg, f"SELECT count(*) FROM {spec.qualified_table}")

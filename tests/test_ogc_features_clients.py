@@ -16,7 +16,7 @@ from owslib.ogcapi.features import Features
 
 from layers.base import default_registry
 from spatial.features_crs import SUPPORTED
-from tests.ogc_support import LAYER_IDS, open_pg, scalar
+from tests.ogc_support import PUBLIC_LAYER_IDS, open_pg, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 Conn = psycopg.Connection[Any]
@@ -37,7 +37,7 @@ def _count(pg: Conn, layer: str) -> int:
     return int(scalar(pg, f"SELECT count(*) FROM {default_registry().get(layer).qualified_table}"))
 
 
-@pytest.mark.parametrize("layer", LAYER_IDS)
+@pytest.mark.parametrize("layer", PUBLIC_LAYER_IDS)
 def test_owslib_reads_each_collection(server: str, pg: Conn, layer: str) -> None:
     api = Features(server)
     assert layer in api.feature_collections()
@@ -83,7 +83,7 @@ def _ogrinfo(*args: str) -> str:
 
 
 @needs_gdal
-@pytest.mark.parametrize("layer", LAYER_IDS)
+@pytest.mark.parametrize("layer", PUBLIC_LAYER_IDS)
 def test_ogrinfo_summarises_each_collection(server: str, pg: Conn, layer: str) -> None:
     out = _ogrinfo("-so", f"OAPIF:{server}", layer)
     count = re.search(r"Feature Count: (-?\d+)", out)

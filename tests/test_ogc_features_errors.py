@@ -26,7 +26,7 @@ BAD: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("/ogc/collections/nope/items", {}, 404, None),
     ("/ogc/collections/nope/items/1", {}, 404, None),
     ("/ogc/collections/parts/items/0000000000000000", {}, 404, None),
-    ("/ogc/collections/cases/items/not-a-number", {}, 404, None),
+    ("/ogc/collections/cases/items/not-a-number", {}, 401, None),  # anonymous: cases:read
     ("/ogc/collections/nope", {"f": "json"}, 404, None),
     ("/ogc/collections/nope/queryables", {"f": "json"}, 404, None),
     (ITEMS, {"filter": "name = "}, 400, "filter"),

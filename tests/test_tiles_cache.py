@@ -13,6 +13,7 @@ from data_samples.load import write
 from spatial.db import libpq_url
 from spatial.tilecache import LayerVersions, TileCache
 from spatial.tms import TileGrid, tile_grids
+from tests.security_support import basic
 from tests.tiles_support import (
     GRID_IDS,
     GRIDS,
@@ -67,7 +68,7 @@ def test_insert_invalidates_the_tile_at_once(
     monkeypatch.setenv("CITY_TILES_VERSION_TTL_S", "600")
     tile = grid.tms.tile(LON, LAT, grid.zoom_range(CASES.tiles).start + 5)
     path = ogc_tile_path(CASES, grid, tile)
-    for client in open_client(scratch_url):
+    for client in open_client(scratch_url, basic("acceptor")):  # cases need cases:read
         before = client.get(path)
         assert before.status_code == 204 and client.get(path).headers["x-cache"] == "hit"
         with psycopg.connect(libpq_url(scratch_url), autocommit=True) as conn:
@@ -85,7 +86,7 @@ def test_without_listener_the_ttl_bounds_staleness(
     monkeypatch.setenv("CITY_TILES_VERSION_TTL_S", "0.2")
     grid = tile_grids()["WebMercatorQuad"]
     path = ogc_tile_path(CASES, grid, grid.tms.tile(LON, LAT, 16))
-    for client in open_client(scratch_url):
+    for client in open_client(scratch_url, basic("acceptor")):
         assert client.get(path).status_code == 204
         with psycopg.connect(libpq_url(scratch_url), autocommit=True) as conn:
             conn.execute(INSERT_CASE, (LON, LAT))

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from layers.registry import LayerSpec
 from spatial.tms import TileGrid
+from tests.security_support import basic
 from tests.tiles_support import GRID_IDS, GRIDS, LAYERS, expected_properties, fetch, open_client
 
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
@@ -28,7 +29,7 @@ PARTS = next(s for s in LAYERS if s.id == "parts")
 
 @pytest.fixture(scope="module")
 def tiles_client(db_url: str) -> Iterator[TestClient]:
-    yield from open_client(db_url)
+    yield from open_client(db_url, basic("acceptor"))  # every layer's documents, cases too
 
 
 def _relative(href: str) -> str:

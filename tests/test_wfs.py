@@ -14,7 +14,7 @@ from owslib.wfs import WebFeatureService
 
 from layers.base import default_registry
 
-LAYERS = [spec.id for spec in default_registry()]
+LAYERS = [spec.id for spec in default_registry() if spec.public]  # anonymous callers see these
 NS = {
     "wfs": "http://www.opengis.net/wfs/2.0",
     "gml": "http://www.opengis.net/gml/3.2",

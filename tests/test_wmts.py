@@ -18,8 +18,10 @@ from api.wmts.tms import get_tms
 from layers.base import default_registry
 from spatial.settings import BasemapSettings, DatabaseSettings, Settings
 from tests.raster_helpers import DAFENG_CENTRE, opaque_pixels, ows_exception, read_png
+from tests.security_support import basic
 
 BASEMAPS = ["dafeng-light", "dafeng-dark"]
+PUBLIC_LAYERS = [spec.id for spec in default_registry() if spec.public]  # anonymous sees these
 TMS = ["WebMercatorQuad", "CGCS2000Quad"]
 WMTS_NS = "{http://www.opengis.net/wmts/1.0}"
 OWS_NS = "{http://www.opengis.net/ows/1.1}"
@@ -61,12 +63,12 @@ def test_capabilities_parse_in_owslib(raster_client: TestClient, url: str) -> No
     assert response.headers["content-type"] == "application/xml"
     wmts = WebMapTileService("http://testserver/wmts", xml=response.content)
     assert wmts.identification.type == "OGC WMTS" and wmts.identification.version == "1.0.0"
-    assert list(wmts.contents) == BASEMAPS + default_registry().ids()
+    assert list(wmts.contents) == BASEMAPS + PUBLIC_LAYERS
     assert list(wmts.tilematrixsets) == TMS
     assert {op.name for op in wmts.operations} == {"GetCapabilities", "GetTile"}
 
 
-@pytest.mark.parametrize("layer", BASEMAPS + default_registry().ids())
+@pytest.mark.parametrize("layer", BASEMAPS + PUBLIC_LAYERS)
 def test_every_layer_offers_png_in_both_tms(capabilities: bytes, layer: str) -> None:
     item = WebMapTileService("http://testserver/wmts", xml=capabilities).contents[layer]
     assert item.formats == ["image/png"]
@@ -201,7 +203,8 @@ def test_vector_tile_without_features_is_transparent(raster_client: TestClient) 
 
 def test_empty_layer_is_still_served(raster_client: TestClient) -> None:
     row, col = _rc("CGCS2000Quad", 14)
-    response = raster_client.get(f"/wmts/1.0.0/cases/default/CGCS2000Quad/14/{row}/{col}.png")
+    path = f"/wmts/1.0.0/cases/default/CGCS2000Quad/14/{row}/{col}.png"
+    response = raster_client.get(path, headers=basic("acceptor"))  # cases need cases:read
     assert response.status_code == 200
 
 
@@ -268,7 +271,7 @@ def unbuilt_client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
 def test_unbuilt_basemaps_are_not_listed(unbuilt_client: TestClient) -> None:
     response = unbuilt_client.get(CAPABILITIES[0])
     wmts = WebMapTileService("http://testserver/wmts", xml=response.content)
-    assert list(wmts.contents) == default_registry().ids()
+    assert list(wmts.contents) == PUBLIC_LAYERS
 
 
 def test_unbuilt_basemap_tile_is_503(unbuilt_client: TestClient) -> None:

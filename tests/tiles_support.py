@@ -23,10 +23,14 @@ GRIDS = list(tile_grids().values())
 GRID_IDS = [g.id for g in GRIDS]
 
 
-def open_client(db_url: str) -> Iterator[TestClient]:
-    """Body of a client fixture over a fresh app (its lifespan runs the tile service)."""
+def open_client(db_url: str, headers: dict[str, str] | None = None) -> Iterator[TestClient]:
+    """Body of a client fixture over a fresh app (its lifespan runs the tile service).
+
+    ``headers`` are sent with every request (e.g. ``security_support.basic("acceptor")``).
+    """
     settings = Settings(db=DatabaseSettings(url=db_url))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as client:
         yield client
 
 

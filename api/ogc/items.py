@@ -3,6 +3,8 @@
 These routes are registered before the pygeoapi mount and match only when the client wants
 JSON (``f=json``/``geojson``, or an Accept header not preferring HTML); HTML and JSON-LD fall
 through to pygeoapi. The FeatureCollection is built by PostGIS; Python only concatenates bytes.
+Items and item need read access to the collection (``layer_access``); a scoped collection
+(案卷) answers only the rows in the caller's data scope (数据范围).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from api.ogc.conformance import CONFORMANCE
 from api.ogc.context import OgcContext
 from api.ogc.params import crs_param, items_request
 from api.ogc.urls import rewrite, service_url
+from api.security.policy import layer_access, public
 from spatial.errors import NotFound
 from spatial.features_db import fetch_feature, fetch_page
+from spatial.security.principal import Principal
 from spatial.settings import OgcSettings
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+Reader = Annotated[Principal, Depends(layer_access("collection_id"))]
 GEOJSON = "application/geo+json"
 JSON_FORMATS = frozenset({"json", "geojson"})
 _JSON_TYPES = ("application/geo+json", "application/json")
@@ -117,6 +122,7 @@ def features_router() -> APIRouter:
         operation_id="ogcConformance",
         summary="Conformance classes (exactly what is implemented)",
         route_class_override=APIRoute,
+        dependencies=[Depends(public)],
     )
 
     @router.get(
@@ -124,11 +130,13 @@ def features_router() -> APIRouter:
         operation_id="ogcItems",
         summary="Features of a collection (GeoJSON, built in PostGIS)",
     )
-    async def items(collection_id: str, request: Request, conn: Conn) -> Response:
+    async def items(
+        collection_id: str, request: Request, principal: Reader, conn: Conn
+    ) -> Response:
         ctx = _ctx(request)
         ogc = ctx.settings.ogc
         cols = await ctx.layer(conn, collection_id)
-        req = items_request(request.query_params, cols, ogc)
+        req = items_request(request.query_params, cols, ogc, scope=principal.scope)
         q = req.query
         if req.hits:
             q = replace(q, limit=0)
@@ -154,11 +162,13 @@ def features_router() -> APIRouter:
         operation_id="ogcItem",
         summary="One feature (GeoJSON)",
     )
-    async def item(collection_id: str, feature_id: str, request: Request, conn: Conn) -> Response:
+    async def item(
+        collection_id: str, feature_id: str, request: Request, principal: Reader, conn: Conn
+    ) -> Response:
         ctx = _ctx(request)
         cols = await ctx.layer(conn, collection_id)
         crs = crs_param(request.query_params, "crs")
-        feature = await fetch_feature(conn, cols, feature_id, crs)
+        feature = await fetch_feature(conn, cols, feature_id, crs, principal.scope)
         if feature is None:
             raise NotFound(f"Collection '{collection_id}' has no feature '{feature_id}'.")
         base = f"{service_url(request, ctx.settings.ogc)}/collections/{collection_id}"

@@ -4,18 +4,26 @@ pygeoapi's ``starlette_app`` reads ``PYGEOAPI_CONFIG``/``PYGEOAPI_OPENAPI`` and 
 ``CONFIG``, ``API`` and ``APP`` at import. So each ``create_app`` writes the generated config
 and OpenAPI document, points the variables at them and executes a *fresh copy* of that module
 (never the cached one), so two apps in one process never share a configuration.
+
+Access: ``OgcMount`` refuses ``/ogc/collections/{id}`` and everything below it when the
+request's principal may not read layer ``id`` (401 for anonymous callers, 403 otherwise, as
+problem JSON) and leaves such collections out of the JSON collection lists. pygeoapi runs its
+API functions in a worker thread; our copy of its module copies the request's context into that
+thread so the provider sees the caller (``current_principal()``) and applies its data scope.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib.util
 import json
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
@@ -24,15 +32,19 @@ import psycopg
 import yaml
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ogc.config import pygeoapi_config
 from api.ogc.context import OgcContext, register
 from api.ogc.urls import PREFIX, rewrite
+from api.security.policy import deny, principal_of
+from layers.registry import LayerRegistry
 from spatial.errors import CityError, InvalidInput, NotFound
 from spatial.features_catalog import LayerColumns, load_catalog_sync
+from spatial.security.principal import Principal
 from spatial.settings import PROJECT_ROOT, OgcSettings, Settings
 
 log = logging.getLogger("cityops.ogc")
@@ -83,7 +95,48 @@ def build_pygeoapi(config: dict[str, Any], keep: Path | None) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         with _environ(PYGEOAPI_CONFIG=str(config_path), PYGEOAPI_OPENAPI=str(openapi_path)):
             spec.loader.exec_module(module)
+    module.execute_from_starlette = _execute_in_request_context(module)
     return module
+
+
+def _execute_in_request_context(module: ModuleType) -> Callable[..., Any]:
+    """The ``execute_from_starlette`` of pygeoapi, running the API call in the request context.
+
+    A copy of ``pygeoapi/starlette_app.py::execute_from_starlette`` (pygeoapi 0.24) whose only
+    change is ``contextvars.copy_context().run``: ``loop.run_in_executor`` does not carry
+    context variables into the worker thread, and the provider needs the request's principal.
+    The module's route functions look the name up at call time, so replacing it suffices.
+    """
+
+    async def execute_from_starlette(
+        api_function: Callable[..., Any],
+        request: Request,
+        *args: Any,
+        skip_valid_check: bool = False,
+        alternative_api: Any = None,
+    ) -> Response:
+        actual_api = module.api_ if alternative_api is None else alternative_api
+        api_request = await module.APIRequest.from_starlette(request, actual_api.locales)
+        if not skip_valid_check and not api_request.is_valid():
+            headers, status, content = actual_api.get_format_exception(api_request)
+        else:
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            headers, status, content = await loop.run_in_executor(
+                None,
+                context.run,
+                module.call_api_threadsafe,
+                loop,
+                api_function,
+                actual_api,
+                api_request,
+                *args,
+            )
+            if status != HTTPStatus.NO_CONTENT:  # 204 must stay empty (no gzip header)
+                content = module.apply_gzip(headers, content)
+        return module._to_response(headers, status, content)
+
+    return execute_from_starlette
 
 
 def _problem(status: int, body: bytes, conn: HTTPConnection) -> bytes:
@@ -100,19 +153,84 @@ def _problem(status: int, body: bytes, conn: HTTPConnection) -> bytes:
     return json.dumps(problem, ensure_ascii=False).encode()
 
 
-class OgcMount:
-    """Wrap pygeoapi: request-relative links, and its JSON errors as problem documents."""
+def route_segments(scope: Scope) -> list[str]:
+    """The non-empty path segments below the mount (``/ogc``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return [s for s in path.split("/") if s]
 
-    def __init__(self, app: ASGIApp, ogc: OgcSettings) -> None:
-        """Wrap ``app``."""
-        self.app, self.ogc = app, ogc
+
+def hidden_layers(registry: LayerRegistry, principal: Principal) -> frozenset[str]:
+    """Ids of the layers ``principal`` may not read (empty for most public requests)."""
+    return frozenset(
+        spec.id
+        for spec in registry
+        if spec.read_permission and not principal.can(spec.read_permission)
+    )
+
+
+def _collection_id(entry: Any) -> str | None:
+    """The collection id of a JSON ``collections`` entry or a JSON-LD ``dataset`` entry."""
+    if not isinstance(entry, dict):
+        return None
+    if "id" in entry:
+        return str(entry["id"])
+    ref = str(entry.get("@id", ""))
+    return ref.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or None
+
+
+def without_collections(body: bytes, hidden: frozenset[str]) -> bytes:
+    """Drop ``hidden`` collections from a collections list or landing page (JSON or JSON-LD)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(doc, dict):
+        return body
+    changed = False
+    for key in ("collections", "dataset"):
+        entries = doc.get(key)
+        if isinstance(entries, list):
+            kept = [e for e in entries if _collection_id(e) not in hidden]
+            changed = changed or len(kept) != len(entries)
+            doc[key] = kept
+    return json.dumps(doc, ensure_ascii=False).encode() if changed else body
+
+
+def _refusal(error: CityError, conn: HTTPConnection) -> Response:
+    return JSONResponse(
+        error.problem(conn.url.path),
+        status_code=error.status,
+        media_type="application/problem+json",
+        headers=error.headers() or None,
+    )
+
+
+class OgcMount:
+    """Wrap pygeoapi: layer access, request-relative links, JSON errors as problem documents."""
+
+    def __init__(self, app: ASGIApp, ogc: OgcSettings, registry: LayerRegistry) -> None:
+        """Wrap ``app``; ``registry`` says which collections need which permission."""
+        self.app, self.ogc, self.registry = app, ogc, registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer textual responses, rewrite, then send."""
+        """Check layer access, buffer textual responses, rewrite, then send."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        conn = HTTPConnection(scope)
+        conn = Request(scope)
+        principal = principal_of(conn)
+        segments = route_segments(scope)
+        hidden = hidden_layers(self.registry, principal)
+        if hidden and segments[:1] == ["collections"] and len(segments) > 1:
+            if segments[1] in hidden or segments[1].lower() in hidden:
+                try:
+                    deny(principal, f"read collection {segments[1]}")
+                except CityError as exc:
+                    await _refusal(exc, conn)(scope, receive, send)
+                    return
+        listing = hidden if hidden and segments in ([], ["collections"]) else frozenset()
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -123,13 +241,22 @@ class OgcMount:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._send(conn, start, b"".join(chunks), send)
+                    await self._send(conn, start, b"".join(chunks), send, listing)
             else:
                 await send(message)
 
-        await self.app(scope, receive, capture)
+        # pygeoapi's Starlette app writes itself into ``scope["app"]``: give it a copy, so that
+        # the middleware around us still finds our app (the state dict stays shared).
+        await self.app({**scope}, receive, capture)
 
-    async def _send(self, conn: HTTPConnection, start: Message, body: bytes, send: Send) -> None:
+    async def _send(
+        self,
+        conn: HTTPConnection,
+        start: Message,
+        body: bytes,
+        send: Send,
+        hidden: frozenset[str] = frozenset(),
+    ) -> None:
         headers = MutableHeaders(raw=list(start.get("headers", [])))
         ctype = headers.get("content-type", "")
         status = int(start.get("status", 200))
@@ -140,6 +267,8 @@ class OgcMount:
             if status >= 400 and "json" in ctype:
                 body = _problem(status, body, conn)
                 headers["content-type"] = "application/problem+json"
+            elif hidden and "json" in ctype:
+                body = without_collections(body, hidden)
             headers["content-length"] = str(len(body))
         await send({**start, "headers": headers.raw})
         await send({"type": "http.response.body", "body": body})
@@ -182,6 +311,6 @@ def mount_ogc(app: FastAPI, settings: Settings) -> OgcContext:
     ctx.pygeoapi = module.api_
     app.state.ogc = ctx
     app.mount(f"{PREFIX}/vendor", StaticFiles(directory=VENDOR_DIR), name="ogc-vendor")
-    app.mount(PREFIX, OgcMount(module.APP, settings.ogc), name="ogc")
+    app.mount(PREFIX, OgcMount(module.APP, settings.ogc, ctx.registry), name="ogc")
     _chain_lifespan(app, ctx)
     return ctx

@@ -12,6 +12,7 @@ from spatial.features_catalog import LayerColumns
 from spatial.features_cql import FILTER_LANGS, parse_filter
 from spatial.features_crs import CRS84, OgcCrs, bbox_xy, parse_bbox, parse_crs
 from spatial.features_sql import FeatureQuery, parse_datetime
+from spatial.security.principal import DataScope
 from spatial.settings import OgcSettings
 
 STANDARD: Final = frozenset(
@@ -109,8 +110,13 @@ def _bool(params: QueryParams, name: str) -> bool:
     return raw == "true"
 
 
-def items_request(params: QueryParams, cols: LayerColumns, ogc: OgcSettings) -> ItemsRequest:
-    """Validate every items parameter against the layer and the service limits."""
+def items_request(
+    params: QueryParams, cols: LayerColumns, ogc: OgcSettings, *, scope: DataScope
+) -> ItemsRequest:
+    """Validate every items parameter against the layer and the service limits.
+
+    ``scope`` is the caller's data scope (数据范围); it limits scoped layers only.
+    """
     extra = [k for k in params if k not in STANDARD and k not in cols.queryables]
     if extra:
         raise bad(extra[0], "unknown parameter (not a standard parameter nor a queryable)")
@@ -148,5 +154,6 @@ def items_request(params: QueryParams, cols: LayerColumns, ogc: OgcSettings) -> 
         sortby=_sortby(single(params, "sortby"), cols),
         properties=None if props is None else tuple(_names(props, cols.properties, "properties")),
         skip_geometry=_bool(params, "skipGeometry"),
+        scope=scope,
     )
     return ItemsRequest(query, hits=resulttype == "hits")

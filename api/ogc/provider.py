@@ -3,6 +3,11 @@
 pygeoapi has already moved ``bbox`` into the storage CRS (EPSG:4490, lat/lon order) and
 filter geometries into it too (tagged with that CRS); the provider runs the statement on the
 app's pool through its event loop and parses the JSON only because pygeoapi wants a dict.
+
+The provider runs in pygeoapi's worker thread, which gets a copy of the request's context
+(``api.ogc.mount``), so ``current_principal()`` is the caller: a scoped layer answers only the
+rows in its data scope (数据范围). The mount already refused non-readable collections; the
+provider refuses them again, as a missing feature, should a request ever get this far.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from spatial.features_catalog import LayerColumns
 from spatial.features_crs import CRS84, STORAGE_SRID, OgcCrs, parse_crs
 from spatial.features_db import fetch_feature, fetch_page
 from spatial.features_sql import FeatureQuery, parse_datetime
+from spatial.security.principal import Principal, current_principal
 
 STORAGE: OgcCrs = parse_crs(crs_uri(STORAGE_SRID))
 
@@ -59,6 +65,14 @@ class CityFeatureProvider(BaseProvider):
     def _checked(self) -> LayerColumns:
         return self.ctx.run(lambda conn: self.ctx.layer(conn, self.layer_id))
 
+    def _reader(self) -> Principal:
+        """The caller, when it may read this layer (defence in depth behind ``OgcMount``)."""
+        principal = current_principal()
+        permission = self.ctx.registry.get(self.layer_id).read_permission
+        if permission and not principal.can(permission):
+            raise ProviderItemNotFoundError(user_msg=f"No collection '{self.layer_id}'")
+        return principal
+
     @staticmethod
     def _out_crs(spec: CrsTransformSpec | None) -> OgcCrs:
         return STORAGE if spec is None else parse_crs(spec.target_crs_uri)
@@ -79,6 +93,7 @@ class CityFeatureProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Run the items query in PostGIS; pygeoapi wants a FeatureCollection dict."""
+        principal = self._reader()
         try:
             cols = self._checked()
             sortable = cols.queryables
@@ -102,6 +117,7 @@ class CityFeatureProvider(BaseProvider):
                 sortby=keys,
                 properties=tuple(select_properties) if select_properties else None,
                 skip_geometry=skip_geometry,
+                scope=principal.scope,
             )
             cap = self.ctx.settings.ogc.count_cap
             page = self.ctx.run(lambda conn: fetch_page(conn, q, cap))
@@ -117,9 +133,12 @@ class CityFeatureProvider(BaseProvider):
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
         """One feature by id (404 when absent)."""
         crs = self._out_crs(kwargs.get("crs_transform_spec"))
+        scope = self._reader().scope
         try:
             cols = self._checked()
-            feature = self.ctx.run(lambda conn: fetch_feature(conn, cols, str(identifier), crs))
+            feature = self.ctx.run(
+                lambda conn: fetch_feature(conn, cols, str(identifier), crs, scope)
+            )
         except NotFound as exc:
             raise ProviderItemNotFoundError(user_msg=str(exc)) from None
         if feature is None:

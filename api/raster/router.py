@@ -2,7 +2,8 @@
 
 Following titiler's ``tiler_with_layers`` pattern, the dataset is chosen by a path parameter
 naming a registered basemap; titiler's default ``url=`` dependency is not mounted, nor its
-map viewer (which loads CDN assets): the HTML pages use local templates only.
+map viewer (which loads CDN assets): the HTML pages use local templates only. Basemaps are
+public map data (公开地图数据): every route carries the ``public`` policy.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from rio_tiler.errors import (
     InvalidExpression,
     InvalidFormat,
     MissingBands,
+    PointOutsideBounds,
     RioTilerError,
     TileOutsideBounds,
 )
 from starlette.templating import Jinja2Templates
 from titiler.core.factory import TilerFactory
 
+from api.security.policy import public
 from api.wmts.reader import BasemapReader
 from api.wmts.routes import capabilities_response
 from api.wmts.tms import supported_tms
@@ -51,7 +54,7 @@ def raster_errors() -> Iterator[None]:
     """Turn rio-tiler and rasterio errors into the platform's problem responses."""
     try:
         yield
-    except TileOutsideBounds as exc:
+    except (TileOutsideBounds, PointOutsideBounds) as exc:
         raise NotFound(str(exc)) from exc
     except BAD_REQUEST as exc:
         raise InvalidInput(str(exc)) from exc
@@ -82,7 +85,9 @@ def raster_router() -> APIRouter:
         templates=TEMPLATES,
         name="raster",
     )
-    router = APIRouter(tags=["底图 (basemaps)"], dependencies=[Depends(raster_errors)])
+    router = APIRouter(
+        tags=["底图 (basemaps)"], dependencies=[Depends(raster_errors), Depends(public)]
+    )
 
     @router.get("/raster", response_model=list[BasemapInfo], operation_id="raster.listBasemaps")
     async def list_basemaps(request: Request) -> list[BasemapInfo]:

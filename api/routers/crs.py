@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from api.security.policy import public
 from spatial.crs import ClientCRS, from_storage, parse_client_crs, to_storage
 from spatial.errors import FieldIssue, InvalidInput
 
@@ -39,7 +40,9 @@ def parse_crs(value: str, field: str = "crs") -> ClientCRS:
 
 def crs_router() -> APIRouter:
     """Build the conversion router."""
-    router = APIRouter(prefix="/api/v1/crs", tags=["坐标 (coordinates)"])
+    router = APIRouter(
+        prefix="/api/v1/crs", tags=["坐标 (coordinates)"], dependencies=[Depends(public)]
+    )
 
     @router.get(
         "/convert",

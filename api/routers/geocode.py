@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api.deps import get_conn
 from api.routers.crs import parse_crs
+from api.security.policy import public, require
 from geocoder import batch
 from geocoder.forward import geocode
 from geocoder.index import GeoIndex
@@ -93,6 +94,7 @@ def geocode_router() -> APIRouter:
         response_model=GeocodeResponse,
         operation_id="geocode",
         summary="Forward geocoding: an address or place name → ranked candidates",
+        dependencies=[Depends(public)],
     )
     async def forward(
         ix: Index,
@@ -109,6 +111,7 @@ def geocode_router() -> APIRouter:
         response_model=SuggestResponse,
         operation_id="geocodeSuggest",
         summary="Type-ahead suggestions (name prefix, pinyin, initials, plate numbers)",
+        dependencies=[Depends(public)],
     )
     async def type_ahead(
         ix: Index,
@@ -130,6 +133,7 @@ def geocode_router() -> APIRouter:
         operation_id="geocodeBatch",
         summary="Batch geocoding of up to 10,000 rows (JSON or CSV); rows fail individually",
         openapi_extra={"requestBody": _BATCH_BODY},
+        dependencies=[Depends(require("geocode:batch"))],
     )
     async def geocode_batch(
         request: Request,
@@ -152,6 +156,7 @@ def geocode_router() -> APIRouter:
         response_model=ReverseResponse,
         operation_id="reverseGeocode",
         summary="Reverse geocoding: a point → plate, POI, road, grids, community, street",
+        dependencies=[Depends(public)],
     )
     async def reverse_geocode(
         request: Request,
@@ -177,12 +182,22 @@ def geocode_router() -> APIRouter:
         out = assemble(found, slon, slat, Point(lon=lon, lat=lat), client_crs, client_crs)
         return as_json(out)
 
-    @router.get("/geocode/index", response_model=IndexInfo, operation_id="geocodeIndexInfo")
+    @router.get(
+        "/geocode/index",
+        response_model=IndexInfo,
+        operation_id="geocodeIndexInfo",
+        dependencies=[Depends(public)],
+    )
     async def index_info(ix: Index) -> IndexInfo:
         """What the in-memory geocoding index holds and when it was built."""
         return _info(ix)
 
-    @router.post("/geocode/index", response_model=IndexInfo, operation_id="geocodeIndexRebuild")
+    @router.post(
+        "/geocode/index",
+        response_model=IndexInfo,
+        operation_id="geocodeIndexRebuild",
+        dependencies=[Depends(require("layers:write"))],
+    )
     async def index_rebuild(service: Service) -> IndexInfo:
         """Rebuild the index from the database (after an import of roads, plates or POIs)."""
         return _info(await service.rebuild())

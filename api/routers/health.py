@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from api.deps import get_conn
+from api.security.policy import public
 
 
 class Health(BaseModel):
@@ -25,7 +26,7 @@ class Health(BaseModel):
 
 def health_router() -> APIRouter:
     """Build the health router."""
-    router = APIRouter(tags=["系统 (system)"])
+    router = APIRouter(tags=["系统 (system)"], dependencies=[Depends(public)])
 
     @router.get(
         "/health",

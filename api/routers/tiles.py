@@ -6,6 +6,11 @@ the tileset's limits that holds no feature; 404 for an unknown collection, tile 
 tile matrix (zoom outside the layer's range) and for a tile outside the tileset's
 ``tileMatrixSetLimits``; 400 for a row/column outside the tile matrix; 304 on a matching
 ``If-None-Match``. The ETag is the layer version (plus a fingerprint of the tile statement).
+
+Access: the tile matrix sets are public; every per-collection route needs read access to the
+collection (``layer_access("collectionId")``: 401 anonymous, 403 without the permission). A
+scoped collection (案卷) is rendered for the caller's data scope (数据范围), cached apart, and
+its tiles are ``Cache-Control: private``; the ETag then also names the scope.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from api.routers.tile_docs import (
     tms_document,
     tms_list,
 )
+from api.security.policy import layer_access, public
 from layers.registry import LayerRegistry, LayerSpec
 from spatial.errors import FieldIssue, InvalidInput, NotFound
+from spatial.security.principal import Principal
 from spatial.tiles import TileService, TileSettings
 from spatial.tms import WEB_MERCATOR_QUAD, TileGrid, tile_grids
 
@@ -44,6 +51,7 @@ TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 Registry = Annotated[LayerRegistry, Depends(get_registry)]
+Reader = Annotated[Principal, Depends(layer_access("collectionId"))]
 
 
 def _layer(registry: LayerRegistry, collection_id: str) -> LayerSpec:
@@ -118,6 +126,7 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
         grid: TileGrid,
         address: tuple[int, int, int],
         names: tuple[str, str, str],
+        principal: Principal,
     ) -> Response:
         z, row, col = address
         _check_address(grid, spec, z, row, col, names)
@@ -131,12 +140,16 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
                     [FieldIssue(name, f"rows {r0}–{r1}, columns {c0}–{c1} at {z}")],
                 )
         _, fingerprint = await service.query(spec, grid)
-        headers = {"Cache-Control": f"public, max-age={service.settings.max_age_s}"}
+        tag = await service.scope_tag(spec, principal.scope)
+        if tag is not None:
+            fingerprint = f"{fingerprint}-{tag}"
+        audience = "public" if spec.public else "private"
+        headers = {"Cache-Control": f"{audience}, max-age={service.settings.max_age_s}"}
         if version is not None:
             etag = f'"{version}-{fingerprint}"'
             if etag in request.headers.get("if-none-match", ""):
                 return Response(status_code=304, headers={**headers, "ETag": etag})
-        tile = await service.tile(spec, grid, z, col, row, version)
+        tile = await service.tile(spec, grid, z, col, row, version, principal.scope)
         headers["X-Cache"] = "hit" if tile.cached else "miss"
         if tile.version is not None:
             headers["ETag"] = f'"{tile.version}-{fingerprint}"'
@@ -144,17 +157,29 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
             return Response(status_code=204, headers=headers)
         return Response(tile.data, media_type=MVT, headers=headers)
 
-    @router.get("/ogc/tileMatrixSets", operation_id="getTileMatrixSetsList")
+    @router.get(
+        "/ogc/tileMatrixSets",
+        operation_id="getTileMatrixSetsList",
+        dependencies=[Depends(public)],
+    )
     async def tile_matrix_sets(request: Request) -> JSONResponse:
         """Tile matrix sets (tiling schemes) offered for the vector tiles."""
         return JSONResponse(tms_list(base(request)))
 
-    @router.get("/ogc/tileMatrixSets/{tileMatrixSetId}", operation_id="getTileMatrixSet")
+    @router.get(
+        "/ogc/tileMatrixSets/{tileMatrixSetId}",
+        operation_id="getTileMatrixSet",
+        dependencies=[Depends(public)],
+    )
     async def tile_matrix_set(tileMatrixSetId: str) -> JSONResponse:
         """One tile matrix set in the OGC TMS 2.0 JSON encoding."""
         return JSONResponse(tms_document(_grid(tileMatrixSetId)))
 
-    @router.get("/ogc/collections/{collectionId}/tiles", operation_id="getCollectionVectorTileSets")
+    @router.get(
+        "/ogc/collections/{collectionId}/tiles",
+        operation_id="getCollectionVectorTileSets",
+        dependencies=[Depends(layer_access("collectionId"))],
+    )
     async def collection_tilesets(
         request: Request,
         collectionId: str,
@@ -166,6 +191,7 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
     @router.get(
         "/ogc/collections/{collectionId}/tiles/{tileMatrixSetId}",
         operation_id="getCollectionVectorTileSet",
+        dependencies=[Depends(layer_access("collectionId"))],
     )
     async def collection_tileset(
         request: Request,
@@ -190,11 +216,13 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
         tileMatrix: int,
         tileRow: int,
         tileCol: int,
+        principal: Reader,
         registry: Registry,
     ) -> Response:
         """One vector tile (row = y, column = x)."""
         spec, grid = _layer(registry, collectionId), _grid(tileMatrixSetId)
-        return await serve(request, spec, grid, (tileMatrix, tileRow, tileCol), OGC_TILE_NAMES)
+        address = (tileMatrix, tileRow, tileCol)
+        return await serve(request, spec, grid, address, OGC_TILE_NAMES, principal)
 
     @router.get(
         "/tiles/{collectionId}/{z}/{x}/{y}.mvt",
@@ -208,16 +236,18 @@ def tiles_router(settings: TileSettings | None = None) -> APIRouter:
         z: int,
         x: int,
         y: int,
+        principal: Reader,
         registry: Registry,
     ) -> Response:
         """One WebMercatorQuad vector tile at the web-map XYZ address."""
         spec, grid = _layer(registry, collectionId), tile_grids()[WEB_MERCATOR_QUAD]
-        return await serve(request, spec, grid, (z, y, x), XYZ_NAMES)
+        return await serve(request, spec, grid, (z, y, x), XYZ_NAMES, principal)
 
     @router.get(
         "/tiles/{collectionId}/tilejson.json",
         operation_id="getTileJson",
         responses={200: {"content": {TILEJSON: {}}}},
+        dependencies=[Depends(layer_access("collectionId"))],
     )
     async def tile_json(
         request: Request,

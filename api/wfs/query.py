@@ -1,4 +1,8 @@
-"""SQL for WFS GetFeature: BBOX and paging in PostGIS, GML/GeoJSON geometry from PostGIS."""
+"""SQL for WFS GetFeature: BBOX and paging in PostGIS, GML/GeoJSON geometry from PostGIS.
+
+A scoped layer (案卷) is limited to the caller's data scope (数据范围) in the same WHERE, so
+pages and ``numberMatched`` (``resultType=hits``) both honour it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from psycopg import sql
 
 from api.wfs.params import Bbox, Srs
 from layers.registry import LayerSpec
+from spatial.security.principal import EVERYTHING, DataScope
+from spatial.security.scope import scope_condition
 
 COUNT_CAP = 100_000
+ALIAS = "f"  # the layer's table, for the data scope condition
 COLUMNS_SQL = """
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = %s AND table_name = %s AND column_name <> %s
@@ -32,7 +39,23 @@ async def layer_columns(conn: psycopg.AsyncConnection, spec: LayerSpec) -> list[
     return [Column(name, dtype) for name, dtype in await cur.fetchall()]
 
 
-def _where(spec: LayerSpec, bbox: Bbox | None) -> tuple[sql.Composable, list[object]]:
+def _table(spec: LayerSpec) -> sql.Composable:
+    return sql.SQL("{} AS {}").format(
+        sql.Identifier(spec.schema, spec.table), sql.Identifier(ALIAS)
+    )
+
+
+def _where(
+    spec: LayerSpec, bbox: Bbox | None, scope: DataScope = EVERYTHING
+) -> tuple[sql.Composable, list[object]]:
+    cond, params = _bbox_where(spec, bbox)
+    scoped = scope_condition(spec, scope, ALIAS)
+    if scoped is not None:
+        cond = sql.SQL("{} AND {}").format(scoped, cond)
+    return cond, params
+
+
+def _bbox_where(spec: LayerSpec, bbox: Bbox | None) -> tuple[sql.Composable, list[object]]:
     if bbox is None:
         return sql.SQL("TRUE"), []
     envelope = sql.SQL("ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, %s), {srid})").format(
@@ -65,9 +88,10 @@ def features_sql(
     fmt: str,
     count: int,
     start: int,
+    scope: DataScope = EVERYTHING,
 ) -> tuple[sql.Composed, list[object]]:
     """One page of features: id, properties as text, and the encoded geometry."""
-    where, params = _where(spec, bbox)
+    where, params = _where(spec, bbox, scope)
     props = sql.SQL(", ").join(
         sql.SQL("to_json({c}) #>> '{{}}'").format(c=sql.Identifier(c.name)) for c in columns
     )
@@ -78,26 +102,31 @@ def features_sql(
         pk=sql.Identifier(spec.pk),
         props=props,
         geom=_geometry(spec, srs, fmt),
-        table=sql.Identifier(spec.schema, spec.table),
+        table=_table(spec),
         where=where,
     )
     return query, [*params, count, start]
 
 
-def count_sql(spec: LayerSpec, bbox: Bbox | None) -> tuple[sql.Composed, list[object]]:
+def count_sql(
+    spec: LayerSpec, bbox: Bbox | None, scope: DataScope = EVERYTHING
+) -> tuple[sql.Composed, list[object]]:
     """A count capped at ``COUNT_CAP`` + 1 (beyond that the answer is ``unknown``)."""
-    where, params = _where(spec, bbox)
+    where, params = _where(spec, bbox, scope)
     query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {t} WHERE {w} LIMIT %s) s").format(
-        t=sql.Identifier(spec.schema, spec.table), w=where
+        t=_table(spec), w=where
     )
     return query, [*params, COUNT_CAP + 1]
 
 
 async def number_matched(
-    conn: psycopg.AsyncConnection, spec: LayerSpec, bbox: Bbox | None
+    conn: psycopg.AsyncConnection,
+    spec: LayerSpec,
+    bbox: Bbox | None,
+    scope: DataScope = EVERYTHING,
 ) -> int | None:
-    """Matched features, or None when more than ``COUNT_CAP``."""
-    query, params = count_sql(spec, bbox)
+    """Matched features (within ``scope``), or None when more than ``COUNT_CAP``."""
+    query, params = count_sql(spec, bbox, scope)
     total = (await (await conn.execute(query, params)).fetchone())[0]
     return None if total > COUNT_CAP else int(total)
 

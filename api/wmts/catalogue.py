@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,7 @@ import rasterio
 from psycopg import sql
 
 from layers.basemaps import BASEMAPS, BasemapSpec
-from layers.registry import LayerRegistry, LayerSpec
+from layers.registry import LayerSpec
 
 Bounds = tuple[float, float, float, float]
 # The sample district's lattice (data_samples/geography.py): used for layers with no rows yet.
@@ -71,16 +72,19 @@ def _extent_sql(spec: LayerSpec) -> sql.Composed:
 
 
 async def layer_extents(
-    conn: psycopg.AsyncConnection, registry: LayerRegistry
+    conn: psycopg.AsyncConnection, specs: Iterable[LayerSpec]
 ) -> dict[str, Bounds | None]:
-    """Each registry layer's lon/lat extent (``None`` when empty), in one round trip."""
-    query = sql.SQL(" UNION ALL ").join(_extent_sql(spec) for spec in registry)
+    """Each layer's lon/lat extent (``None`` when empty), in one round trip."""
+    parts = [_extent_sql(spec) for spec in specs]
+    if not parts:
+        return {}
+    query = sql.SQL(" UNION ALL ").join(parts)
     rows = await (await conn.execute(query)).fetchall()
     return {r[0]: None if r[1] is None else (r[1], r[2], r[3], r[4]) for r in rows}
 
 
-def vector_layers(registry: LayerRegistry, extents: dict[str, Bounds | None]) -> list[WmtsLayer]:
-    """Every registry layer as a PNG-rendered WMTS layer."""
+def vector_layers(specs: Iterable[LayerSpec], extents: dict[str, Bounds | None]) -> list[WmtsLayer]:
+    """Each layer (a registry, or the readable part of it) as a PNG-rendered WMTS layer."""
     return [
         WmtsLayer(
             spec.id,
@@ -90,5 +94,5 @@ def vector_layers(registry: LayerRegistry, extents: dict[str, Bounds | None]) ->
             extents.get(spec.id) or DAFENG_BOUNDS,
             ("/".join(spec.tree), *spec.keywords) if spec.tree else spec.keywords,
         )
-        for spec in registry
+        for spec in specs
     ]

@@ -1,14 +1,21 @@
-"""``/wmts``: WMTS 1.0.0 GetCapabilities and GetTile, KVP and RESTful."""
+"""``/wmts``: WMTS 1.0.0 GetCapabilities and GetTile, KVP and RESTful.
+
+The routes are public; the Capabilities list only the layers the caller may read, and a tile
+of a layer it may not read answers an ``ExceptionReport`` (401 + Basic challenge, or 403). A
+scoped layer (案卷) is drawn with only the rows in the caller's data scope (数据范围).
+"""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import get_conn
 from api.ows_errors import XML_MEDIA_TYPE, OwsError, OwsRoute, invalid
+from api.security.policy import principal_of, public
+from api.wfs.errors import layer_refusal, readable
 from api.wmts.capabilities import capabilities_xml
 from api.wmts.catalogue import basemap_layers, layer_extents, vector_layers
 from api.wmts.features import TileWindow, fetch_tile_features
@@ -35,10 +42,11 @@ async def capabilities_response(request: Request, only: BasemapSpec | None = Non
     settings = request.app.state.settings
     layers = basemap_layers(settings.basemap.dir, (only,) if only else BASEMAPS)
     if only is None:
-        registry = request.app.state.registry
+        principal = principal_of(request)
+        specs = [s for s in request.app.state.registry if readable(s, principal)]
         async with connection(request) as conn:
-            extents = await layer_extents(conn, registry)
-        layers += vector_layers(registry, extents)
+            extents = await layer_extents(conn, specs)
+        layers += vector_layers(specs, extents)
     body = await run_in_threadpool(capabilities_xml, layers, wmts_base(request), settings.title)
     return Response(body, media_type=XML_MEDIA_TYPE)
 
@@ -54,15 +62,18 @@ async def tile_response(request: Request, target: TileTarget) -> Response:
             basemap_png, path, target.tms, target.z, target.col, target.row
         )
         return Response(png, media_type=PNG_MEDIA_TYPE, headers={"Cache-Control": "max-age=3600"})
-    assert target.spec is not None  # noqa: S101 - resolve_tile returns a basemap or a spec
+    spec = target.spec
+    assert spec is not None  # noqa: S101 - resolve_tile returns a basemap or a spec
+    principal = principal_of(request)
+    if not readable(spec, principal):
+        return layer_refusal(spec, principal, "layer")
     b = target.tms.xy_bounds(target.col, target.row, target.z)
     window = TileWindow(b.left, b.bottom, b.right, b.top, TMS_INFO[target.tms_id].epsg)
     async with connection(request) as conn:
-        wkbs = await fetch_tile_features(conn, target.spec, window)
-    png = await run_in_threadpool(
-        vector_png, wkbs, target.spec.geometry_type, style_for(target.spec), window
-    )
-    return Response(png, media_type=PNG_MEDIA_TYPE, headers={"Cache-Control": "max-age=60"})
+        wkbs = await fetch_tile_features(conn, spec, window, principal.scope)
+    png = await run_in_threadpool(vector_png, wkbs, spec.geometry_type, style_for(spec), window)
+    cache = "max-age=60" if spec.public else "private, max-age=60"
+    return Response(png, media_type=PNG_MEDIA_TYPE, headers={"Cache-Control": cache})
 
 
 def wmts_router() -> APIRouter:
@@ -75,6 +86,7 @@ def wmts_router() -> APIRouter:
         summary="WMTS 1.0.0 KVP: SERVICE=WMTS&REQUEST=GetCapabilities|GetTile",
         response_class=Response,
         openapi_extra={"parameters": KVP_PARAMETERS},
+        dependencies=[Depends(public)],  # layers are checked inside (OWS exception reports)
     )
     async def kvp(request: Request) -> Response:
         params = kvp_params(request)
@@ -106,6 +118,7 @@ def wmts_router() -> APIRouter:
         operation_id="wmts.getCapabilities",
         summary="WMTS 1.0.0 Capabilities (RESTful)",
         response_class=Response,
+        dependencies=[Depends(public)],
     )
     async def rest_capabilities(request: Request) -> Response:
         return await capabilities_response(request)
@@ -116,6 +129,7 @@ def wmts_router() -> APIRouter:
         summary="WMTS 1.0.0 GetTile (RESTful); the last segment is `{TileCol}.png`",
         response_class=Response,
         responses={200: {"content": {PNG_MEDIA_TYPE: {}}}},
+        dependencies=[Depends(public)],  # the layer is checked inside (OWS exception report)
     )
     async def rest_tile(
         request: Request,

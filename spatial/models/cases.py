@@ -32,6 +32,17 @@ class Case(Base):
     responsibility_grid_code: Mapped[str | None] = mapped_column(
         ForeignKey("responsibility_grids.code"), index=True
     )
+    department_code: Mapped[str | None] = mapped_column(
+        ForeignKey("departments.code"), index=True, comment="处置部门"
+    )
+    reporter_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, comment="上报人 (公众/监督员)"
+    )
+    reporter_name_enc: Mapped[str | None] = mapped_column(Text, comment="上报人姓名 (SM4)")
+    reporter_name_mask: Mapped[str | None] = mapped_column(String(20), comment="上报人 (脱敏)")
+    reporter_phone_enc: Mapped[str | None] = mapped_column(Text, comment="联系电话 (SM4)")
+    reporter_phone_mask: Mapped[str | None] = mapped_column(String(20), comment="电话 (脱敏)")
+    reporter_phone_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     reported_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )

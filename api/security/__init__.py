@@ -1,0 +1,1 @@
+"""HTTP side of security: authentication, route policies, abuse limits."""

@@ -1,0 +1,1 @@
+"""Identity, crypto (SM2/SM3/SM4), permissions, data scope and the audit trail."""
