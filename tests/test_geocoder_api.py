@@ -13,6 +13,7 @@ from api.app import create_app
 from spatial.crs import ClientCRS, from_storage
 from spatial.db import libpq_url
 from spatial.settings import DatabaseSettings, Settings
+from tests.auth_support import bearer
 
 PROBLEM = "application/problem+json"
 M_PER_DEG_LAT = 110_574.0
@@ -29,6 +30,9 @@ def gclient(db_url: str) -> Iterator[TestClient]:
     app = create_app(Settings(db=DatabaseSettings(url=db_url)))
     with TestClient(app, raise_server_exceptions=False) as c:
         assert c.get("/api/v1/geocode/index").status_code == 200
+        # batch geocoding and index rebuilds need geocode:batch / layers:write (admin has both);
+        # that anonymous callers are refused there is checked in test_route_policies.
+        c.headers.update(bearer(c, "admin"))
         yield c
 
 

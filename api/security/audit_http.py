@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Final
+from typing import Any, Final
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -42,6 +42,7 @@ class AuditWritesMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        app = scope["app"]  # mounted apps (pygeoapi) replace scope["app"] on the way down
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -52,7 +53,7 @@ class AuditWritesMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            await self._record(scope, action, status)
+            await self._record(app, scope, action, status)
 
     def _action(self, scope: Scope) -> str | None:
         if scope["method"] in WRITES:
@@ -65,7 +66,7 @@ class AuditWritesMiddleware:
         spec = scope["app"].state.registry.find(match.group(1))
         return "layer.read" if spec is not None and not spec.public else None
 
-    async def _record(self, scope: Scope, action: str, status: int) -> None:
+    async def _record(self, app: Any, scope: Scope, action: str, status: int) -> None:
         principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
         client = client_of(scope)
         query = scope.get("query_string", b"").decode("latin-1")[:500]
@@ -80,7 +81,7 @@ class AuditWritesMiddleware:
             detail={"query": query} if query else None,
         )
         try:
-            async with scope["app"].state.pool.connection(timeout=2) as conn:
+            async with app.state.pool.connection(timeout=2) as conn:
                 await audit.record(conn, event)
         except (psycopg.Error, PoolTimeout):
             log.exception("could not audit %s %s", scope["method"], scope["path"])
