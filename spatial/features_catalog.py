@@ -26,6 +26,8 @@ INTERNAL_SUFFIXES: Final = ("_enc", "_bidx")
 def is_internal(column: str) -> bool:
     """True for bookkeeping and protected columns that no layer publishes."""
     return column in INTERNAL_COLUMNS or column.endswith(INTERNAL_SUFFIXES)
+
+
 GEOMETRY_TYPES: Final = frozenset({"geometry", "geography"})
 
 EXTENT_SQL: Final = (
@@ -109,9 +111,7 @@ def build_catalog(
         if cols[spec.geom] not in GEOMETRY_TYPES:
             raise ConfigurationError(f"layer {spec.id!r}: {spec.geom} is not a geometry")
         props = {
-            name: t
-            for name, t in cols.items()
-            if t not in GEOMETRY_TYPES and not is_internal(name)
+            name: t for name, t in cols.items() if t not in GEOMETRY_TYPES and not is_internal(name)
         }
         catalog[spec.id] = LayerColumns(spec, props)
     return catalog

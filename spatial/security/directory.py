@@ -20,7 +20,8 @@ from spatial.security.sm4 import Keyring, mask_id_number, mask_phone
 
 USER_VIEW: Final = """
 SELECT u.id, u.username, u.display_name, u.staff_code, u.department_code, u.status,
-       u.phone_mask, u.id_number_mask, COALESCE(u.locked_until > now(), false) AS locked, u.totp_enabled,
+       u.phone_mask, u.id_number_mask, COALESCE(u.locked_until > now(), false) AS locked,
+       u.totp_enabled,
        u.must_change_password, u.last_login_at,
        COALESCE((SELECT array_agg(position_code ORDER BY position_code)
                  FROM city.user_positions WHERE user_id = u.id), '{}') AS positions,
