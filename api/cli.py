@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli_audit import audit_app
-from api.cli_identity import keys_app, users_app
+from api.cli_identity import keys_app, users_app, users_demo
 from api.cli_redis import redis_app
 from spatial.errors import CityError
 
@@ -121,14 +121,7 @@ def samples_load(
         typer.echo("Sample data already loaded; skipping (drop --if-empty to reload).")
         return
     load(url, size)  # type: ignore[arg-type]
-    users_demo()
-
-
-def users_demo() -> None:
-    """Demo users after the sample (``cityops users demo``)."""
-    from api.cli_identity import users_demo as demo
-
-    demo(if_empty=False)
+    users_demo(if_empty=False)  # the demo users of the README, with this sample
 
 
 @samples_app.command("basemaps")

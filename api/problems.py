@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from spatial.errors import CityError, FieldIssue, InvalidInput
 
@@ -18,12 +19,30 @@ log = logging.getLogger("cityops.api")
 
 def problem_response(error: CityError, request: Request) -> JSONResponse:
     """The problem document for ``error``."""
+    return problem_asgi_response(error, request.scope)
+
+
+def problem_asgi_response(
+    error: CityError, scope: Scope, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The problem response for ``error`` from ASGI code (no ``Request`` object needed)."""
     return JSONResponse(
-        error.problem(str(request.url.path)),
+        error.problem(scope.get("path")),
         status_code=error.status,
         media_type=PROBLEM_JSON,
-        headers=error.headers() or None,
+        headers={**error.headers(), **(headers or {})} or None,
     )
+
+
+async def send_problem(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    error: CityError,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer a request from middleware (before routing) with ``error`` as problem JSON."""
+    await problem_asgi_response(error, scope, headers)(scope, receive, send)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

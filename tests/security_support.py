@@ -18,9 +18,6 @@ Call it before the app serves its first request.
 ``basic(username)`` is an ``Authorization`` header for a demo user (data_samples/demo_users.py,
 loaded into the test template) through the real authentication middleware: ``acceptor`` reads
 every case (scope all), ``handler`` only department D004's.
-
-``route_policy_problems(app)`` lists the routes (included routers flattened) that do not
-carry exactly one policy dependency (``api.security.policy``).
 """
 
 from __future__ import annotations
@@ -29,12 +26,10 @@ import base64
 from collections.abc import Mapping
 
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.security.policy import Policy
 from data_samples.demo_users import DEMO_PASSWORD
 from spatial.security.principal import CURRENT_PRINCIPAL, NOTHING, DataScope, Principal
 
@@ -102,20 +97,3 @@ def user(
         scope=scope,
         via="bearer",
     )
-
-
-def route_policy_problems(app: FastAPI) -> list[str]:
-    """``METHOD path`` of every API route without exactly one policy (routers flattened)."""
-    bad = []
-    for context in iter_route_contexts(app.routes):
-        dependant = getattr(context, "dependant", None)
-        if dependant is None:  # mounts, static files, the OpenAPI document itself
-            continue
-        found, stack = 0, list(dependant.dependencies)
-        while stack:
-            dep = stack.pop()
-            found += isinstance(dep.call, Policy)
-            stack.extend(dep.dependencies)
-        if found != 1:
-            bad.extend(f"{m} {context.path}" for m in sorted(context.methods or ()))
-    return bad

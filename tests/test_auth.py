@@ -350,3 +350,26 @@ def test_data_classification(client: TestClient) -> None:
     assert cases["fields"]["reporter_phone_enc"]["protection"] == "SM4 加密+脱敏"
     layers = {layer["id"]: layer for layer in client.get("/api/v1/layers").json()}
     assert layers["streets"]["access"] == "public" and layers["cases"]["scoped"] is True
+
+
+def test_departments_and_positions_are_upserted_and_audited(
+    app_client: TestClient, scratch_url: str
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens(app_client, 'admin')['access_token']}"}
+    office = {"code": "S009", "name": "测试街道办事处", "kind": "街道", "street_code": "320904002"}
+    created = app_client.put("/api/v1/departments/S009", headers=admin, json=office)
+    assert created.status_code == 200, created.text
+    changed = app_client.put(
+        "/api/v1/departments/S009", headers=admin, json={**office, "phone": "0515-1"}
+    )
+    assert changed.json()["phone"] == "0515-1"
+    listed = {d["code"]: d for d in app_client.get("/api/v1/departments", headers=admin).json()}
+    assert listed["S009"]["street_code"] == "320904002" and listed["S009"]["phone"] == "0515-1"
+    mismatch = app_client.put("/api/v1/departments/S008", headers=admin, json=office)
+    assert mismatch.status_code == 409 and mismatch.json()["errors"][0]["field"] == "code"
+    post = {"code": "patrol", "name": "巡查员", "permissions": ["cases:read"], "data_scope": "grid"}
+    assert app_client.put("/api/v1/positions/patrol", headers=admin, json=post).status_code == 200
+    positions = app_client.get("/api/v1/positions", headers=admin).json()
+    assert next(p for p in positions if p["code"] == "patrol")["data_scope"] == "grid"
+    actions = _audit_actions(scratch_url, "admin")
+    assert actions.count("department.put") == 2 and actions.count("position.put") == 1

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from api.deps import get_conn
 from api.security.authn import client_of
 from api.security.policy import authenticated, public
-from spatial.errors import FieldIssue, InvalidInput, InvalidToken, UnprocessableInput
+from spatial.errors import FieldIssue, InvalidInput, InvalidToken
 from spatial.security import audit
 from spatial.security.accounts import Accounts, TokenPair
-from spatial.security.passwords import PasswordPolicy, hash_password, verify_password
+from spatial.security.passwords import hash_password, verify_password
 from spatial.security.principal import Principal
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
@@ -225,12 +225,7 @@ async def change_own_password(
         ).fetchone()
         if row is None or not verify_password(old, row[0]):
             raise InvalidInput("Wrong current password.", [FieldIssue("old_password", "wrong")])
-        problems = PasswordPolicy(settings.password_min_length, settings.password_min_classes)
-        issues = problems.problems(new, principal.name)
-        if issues:
-            raise UnprocessableInput(
-                "The new password is too weak.", [FieldIssue("new_password", p) for p in issues]
-            )
+        accounts.password_policy.require(new, principal.name, "new_password")
         await conn.execute(
             "UPDATE city.users SET password_hash = %s, must_change_password = false,"
             " password_changed_at = now(), updated_at = now() WHERE id = %s",

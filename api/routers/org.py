@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Depends, Request
+from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.deps import get_conn
@@ -98,6 +101,49 @@ async def _one(conn: psycopg.AsyncConnection, sql: str, args: Any, what: str) ->
     return rows[0]
 
 
+async def _put(
+    request: Request,
+    conn: psycopg.AsyncConnection,
+    actor: Principal,
+    kind: str,
+    select_sql: str,
+    code: str,
+    body: BaseModel,
+    check: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Upsert one ``city.<kind>s`` row by code, with ``check`` and the audit entry, atomically."""
+    if getattr(body, "code", None) != code:
+        raise Conflict("Path and body codes differ.", [FieldIssue("code", "must match")])
+    values = body.model_dump()
+    columns = [sql.Identifier(name) for name in values]
+    updates = [
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in values if n != "code"
+    ]
+    upsert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (code) DO UPDATE SET {}").format(
+        sql.Identifier("city", f"{kind}s"),
+        sql.SQL(", ").join(columns),
+        sql.SQL(", ").join(sql.Placeholder(name) for name in values),
+        sql.SQL(", ").join(updates),
+    )
+    async with conn.transaction():
+        before = await _rows(conn, select_sql + " WHERE code = %s FOR UPDATE", (code,))
+        if check is not None:
+            await check()
+        await conn.execute(upsert, values)
+        event = _event(
+            request,
+            actor,
+            f"{kind}.put",
+            target_type=kind,
+            target_id=code,
+            before=before[0] if before else None,
+            after=values,
+        )
+        await audit.record(conn, event)
+    request.app.state.authenticator.forget()
+    return values
+
+
 def _event(request: Request, actor: Principal, action: str, **fields: Any) -> audit.AuditEvent:
     return audit.event_from_request(request, actor, action, **fields)
 
@@ -128,33 +174,7 @@ def add_department_routes(router: APIRouter) -> None:
         request: Request, conn: Conn, code: str, body: Department, actor: OrgManager
     ) -> dict[str, Any]:
         """Create or replace a department (audited)."""
-        if body.code != code:
-            raise Conflict("Path and body codes differ.", [FieldIssue("code", "must match")])
-        async with conn.transaction():
-            before = await _rows(conn, DEPARTMENT_SQL + " WHERE code = %s FOR UPDATE", (code,))
-            values = body.model_dump()
-            await conn.execute(
-                "INSERT INTO city.departments"
-                " (code, name, kind, phone, parent_code, street_code, community_code)"
-                " VALUES (%(code)s, %(name)s, %(kind)s, %(phone)s, %(parent_code)s,"
-                " %(street_code)s, %(community_code)s)"
-                " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
-                " phone = EXCLUDED.phone, parent_code = EXCLUDED.parent_code,"
-                " street_code = EXCLUDED.street_code, community_code = EXCLUDED.community_code",
-                values,
-            )
-            event = _event(
-                request,
-                actor,
-                "department.put",
-                target_type="department",
-                target_id=code,
-                before=before[0] if before else None,
-                after=values,
-            )
-            await audit.record(conn, event)
-        request.app.state.authenticator.forget()
-        return values
+        return await _put(request, conn, actor, "department", DEPARTMENT_SQL, code, body)
 
 
 POSITION_SQL = (
@@ -178,39 +198,13 @@ def add_position_routes(router: APIRouter) -> None:
         request: Request, conn: Conn, code: str, body: Position, actor: RoleManager
     ) -> dict[str, Any]:
         """Create or change a position; separation of duties is checked for every holder."""
-        if body.code != code:
-            raise Conflict("Path and body codes differ.", [FieldIssue("code", "must match")])
-        check_permissions(body.permissions)
-        async with conn.transaction():
-            before = await _rows(conn, POSITION_SQL + " WHERE code = %s FOR UPDATE", (code,))
-            await _check_holders(conn, code, body.permissions)
-            values = body.model_dump()
-            await conn.execute(
-                "INSERT INTO city.positions"
-                " (code, name, description, permissions, data_scope, requires_mfa)"
-                " VALUES (%(code)s, %(name)s, %(description)s, %(permissions)s,"
-                " %(data_scope)s, %(requires_mfa)s)"
-                " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
-                " description = EXCLUDED.description, permissions = EXCLUDED.permissions,"
-                " data_scope = EXCLUDED.data_scope, requires_mfa = EXCLUDED.requires_mfa",
-                values,
-            )
-            event = _event(
-                request,
-                actor,
-                "position.put",
-                target_type="position",
-                target_id=code,
-                before=before[0] if before else None,
-                after=values,
-            )
-            await audit.record(conn, event)
-        request.app.state.authenticator.forget()
-        return values
+        holders = partial(_check_holders, conn, code, body.permissions)
+        return await _put(request, conn, actor, "position", POSITION_SQL, code, body, holders)
 
 
 async def _check_holders(conn: psycopg.AsyncConnection, code: str, permissions: list[str]) -> None:
-    """Refuse a change that would give any current holder conflicting duties."""
+    """Refuse unknown permissions, or a change giving any current holder conflicting duties."""
+    check_permissions(permissions)
     rows = await _rows(
         conn,
         "SELECT u.username, COALESCE(array_agg(DISTINCT p) FILTER (WHERE p IS NOT NULL), '{}')"

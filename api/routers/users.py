@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from api.deps import get_conn
 from api.security.policy import require
-from spatial.errors import FieldIssue, Forbidden, UnprocessableInput
+from spatial.errors import Forbidden
 from spatial.security import audit, directory
 from spatial.security.accounts import Accounts
-from spatial.security.passwords import PasswordPolicy, hash_password
+from spatial.security.passwords import hash_password
 from spatial.security.principal import Principal
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
@@ -122,7 +122,7 @@ def users_router() -> APIRouter:
                 actor,
                 body.username,
                 body.password,
-                PasswordPolicy(s.password_min_length, s.password_min_classes),
+                accounts(request).password_policy,
                 s.password_iterations,
                 directory.UserFields(**_plain(body)),
                 body.must_change_password,
@@ -187,13 +187,8 @@ def users_router() -> APIRouter:
     ) -> None:
         """Set an initial password; the user must change it at next log-in."""
         s = accounts(request).settings
-        policy = PasswordPolicy(s.password_min_length, s.password_min_classes)
         user = await directory.get_user(conn, user_id)
-        problems = policy.problems(body.password, user["username"])
-        if problems:
-            raise UnprocessableInput(
-                "The password is too weak.", [FieldIssue("password", p) for p in problems]
-            )
+        accounts(request).password_policy.require(body.password, user["username"])
         async with conn.transaction():
             await directory.set_password(
                 conn, actor, user_id, hash_password(body.password, s.password_iterations)

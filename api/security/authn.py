@@ -22,7 +22,7 @@ from psycopg_pool import PoolTimeout
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.security.asgi import send_problem
+from api.problems import send_problem
 from spatial.errors import CityError, DatabaseUnavailable, InvalidToken
 from spatial.security import audit
 from spatial.security.accounts import Accounts, Client
@@ -145,7 +145,7 @@ class AuthenticationMiddleware:
         except CityError as error:
             if error.status in (401, 403, 423):
                 await self._record_rejection(scope, error)
-            await send_problem(scope, send, error)
+            await send_problem(scope, receive, send, error)
             return
         scope.setdefault("state", {})["principal"] = principal
         token = CURRENT_PRINCIPAL.set(principal)

@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import PROBLEM_JSON
+from api.problems import send_problem
 from api.security.ratelimit import RateDecision, RateLimiter
-from spatial.errors import CityError, PayloadTooLarge, TooManyRequests
+from spatial.errors import PayloadTooLarge, TooManyRequests
 from spatial.security.principal import Principal
 from spatial.settings import LimitSettings, Settings
 
@@ -40,29 +39,6 @@ SECURITY_HEADERS = (
 HSTS = "max-age=31536000; includeSubDomains"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key"]
-
-
-def problem_asgi_response(
-    error: CityError, scope: Scope, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """The problem response for ``error`` from ASGI code (no ``Request`` object needed)."""
-    return JSONResponse(
-        error.problem(scope.get("path")),
-        status_code=error.status,
-        media_type=PROBLEM_JSON,
-        headers={**error.headers(), **(headers or {})} or None,
-    )
-
-
-async def send_problem(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    error: CityError,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Answer the request with ``error`` as ``application/problem+json``."""
-    await problem_asgi_response(error, scope, headers)(scope, receive, send)
 
 
 def header(scope: Scope, name: bytes) -> str | None:

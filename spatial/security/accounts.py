@@ -7,11 +7,11 @@ Every outcome is written to the audit trail in the same transaction as the state
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import psycopg
 import pyotp
@@ -28,7 +28,12 @@ from spatial.errors import (
 from spatial.security import audit
 from spatial.security.keystore import KeyStore
 from spatial.security.login_envelope import is_sealed, open_password
-from spatial.security.passwords import hash_password, needs_rehash, verify_password
+from spatial.security.passwords import (
+    PasswordPolicy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from spatial.security.permissions import effective_permissions
 from spatial.security.principal import EVERYTHING, DataScope, Principal
 from spatial.security.principals import USER_SQL, principal_from_row, requires_mfa
@@ -36,6 +41,7 @@ from spatial.security.sm3 import hmac_sm3
 from spatial.security.tokens import issue_access, new_refresh_token, refresh_digest
 from spatial.settings import SecuritySettings
 
+T = TypeVar("T")
 API_KEY_PREFIX: Final = "cok_"
 BAD_CREDENTIALS: Final = "Invalid user name or password (用户名或密码错误)."
 # A real hash, so unknown users cost as much time as known ones.
@@ -61,12 +67,17 @@ class TokenPair:
     must_change_password: bool = False
 
 
-def _inet(host: str | None) -> str | None:
-    """An address PostgreSQL's ``inet`` accepts, or None (test clients, unix sockets)."""
-    try:
-        return str(ipaddress.ip_address(host)) if host else None
-    except ValueError:
-        return None
+async def _committed(conn: psycopg.AsyncConnection, work: Awaitable[T | CityError]) -> T:
+    """Run ``work`` in a transaction; an error it returns is raised after the commit.
+
+    Failed attempts, lockouts and their audit entries must stay even though the request fails;
+    errors *raised* inside ``work`` roll everything back as usual.
+    """
+    async with conn.transaction():
+        outcome = await work
+    if isinstance(outcome, CityError):
+        raise outcome
+    return outcome
 
 
 def _now() -> datetime:
@@ -79,6 +90,9 @@ class Accounts:
     def __init__(self, keys: KeyStore, settings: SecuritySettings) -> None:
         """Keep the key store and security settings."""
         self.keys, self.settings = keys, settings
+        self.password_policy = PasswordPolicy(
+            settings.password_min_length, settings.password_min_classes
+        )
 
     # -- audit -------------------------------------------------------------------------
 
@@ -210,11 +224,7 @@ class Accounts:
         """OAuth2 password grant: verify, lock out, second factor, issue tokens."""
         async with conn.transaction():
             plain = await self.plain_password(conn, password, self.settings.require_sm2_login)
-        async with conn.transaction():
-            outcome = await self._login(conn, username, plain, totp, client)
-        if isinstance(outcome, CityError):
-            raise outcome  # raised after the commit: failed attempts and audit entries stay
-        return outcome
+        return await _committed(conn, self._login(conn, username, plain, totp, client))
 
     async def _login(
         self,
@@ -280,7 +290,16 @@ class Accounts:
             " VALUES (%s, %s, %s,"
             "  COALESCE((SELECT min(expires_at) FROM city.refresh_tokens WHERE family = %s),"
             "           now() + %s), least(now() + %s, now() + %s), %s)",
-            (digest, user_id, family, family, absolute, idle, absolute, _inet(client.ip)),
+            (
+                digest,
+                user_id,
+                family,
+                family,
+                absolute,
+                idle,
+                absolute,
+                audit.inet_or_none(client.ip),
+            ),
         )
         ttl = s.access_token_minutes * 60
         access = issue_access(self.keys.token_key, user_id, family, ttl)
@@ -290,11 +309,7 @@ class Accounts:
 
     async def refresh(self, conn: psycopg.AsyncConnection, token: str, client: Client) -> TokenPair:
         """Rotate: the old token is spent; presenting a spent one revokes its family."""
-        async with conn.transaction():
-            outcome = await self._refresh(conn, token, client)
-        if isinstance(outcome, CityError):
-            raise outcome
-        return outcome
+        return await _committed(conn, self._refresh(conn, token, client))
 
     async def _refresh(
         self, conn: psycopg.AsyncConnection, token: str, client: Client
@@ -355,11 +370,7 @@ class Accounts:
         """HTTP Basic: a user's password, or ``apikey:<key>``; lockout applies."""
         if username == "apikey":
             return await self.api_key(conn, password)
-        async with conn.transaction():
-            outcome = await self._basic(conn, username, password, client)
-        if isinstance(outcome, CityError):
-            raise outcome
-        return outcome
+        return await _committed(conn, self._basic(conn, username, password, client))
 
     async def _basic(
         self, conn: psycopg.AsyncConnection, username: str, password: str, client: Client

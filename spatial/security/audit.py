@@ -191,7 +191,7 @@ def _text(value: Any, limit: int | None = None) -> str | None:
     return text[:limit] if limit else text
 
 
-def _inet(value: str | None) -> str | None:
+def inet_or_none(value: str | None) -> str | None:
     """A valid IP address, or None (e.g. Starlette's ``testclient``)."""
     if not value:
         return None
@@ -208,7 +208,7 @@ def _params(event: AuditEvent) -> dict[str, Any]:
         raise InvalidInput(
             "Unknown actor kind.", [FieldIssue("actor_kind", f"one of {', '.join(ACTOR_KINDS)}")]
         )
-    ip = _inet(event.ip)
+    ip = inet_or_none(event.ip)
     detail = event.detail
     if event.ip and ip is None and (detail is None or isinstance(detail, dict)):
         detail = {**(detail or {}), "client": event.ip}  # keep what the client claimed to be

@@ -150,11 +150,7 @@ async def create_user(
     must_change_password: bool = True,
 ) -> dict[str, Any]:
     """Insert a user with positions and grids (audited)."""
-    problems = policy.problems(password, username)
-    if problems:
-        raise UnprocessableInput(
-            "The password is too weak.", [FieldIssue("password", p) for p in problems]
-        )
+    policy.require(password, username)
     columns = {
         "username": username.lower(),
         "password_hash": hash_password(password, iterations),

@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from spatial.errors import FieldIssue, UnprocessableInput
 from spatial.security.sm3 import pbkdf2_sm3
 
 SCHEME = "pbkdf2-sm3"
@@ -114,3 +115,11 @@ class PasswordPolicy:
         if len(name) >= 3 and name in text.casefold():
             out.append("must not contain the user name (密码不能包含用户名)")
         return out
+
+    def require(self, password: str, username: str, field: str = "password") -> None:
+        """Raise 422 naming ``field`` when ``password`` breaks the policy."""
+        problems = self.problems(password, username)
+        if problems:
+            raise UnprocessableInput(
+                "The password is too weak.", [FieldIssue(field, p) for p in problems]
+            )
