@@ -44,8 +44,6 @@ from spatial.settings import SecuritySettings
 T = TypeVar("T")
 API_KEY_PREFIX: Final = "cok_"
 BAD_CREDENTIALS: Final = "Invalid user name or password (用户名或密码错误)."
-# A real hash, so unknown users cost as much time as known ones.
-_DUMMY_HASH: Final = hash_password("not-a-user-password", 1_000)
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,9 @@ class Accounts:
         self.password_policy = PasswordPolicy(
             settings.password_min_length, settings.password_min_classes
         )
+        # Verified for unknown user names, at the configured cost, so that the answer takes
+        # as long as for a real account and does not reveal which names exist.
+        self._dummy_hash = hash_password(secrets.token_hex(16), settings.password_iterations)
 
     # -- audit -------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ class Accounts:
     ) -> TokenPair | CityError:
         user = await self._user_for_login(conn, username)
         if user is None:
-            await self.check_password(plain, _DUMMY_HASH)
+            await self.check_password(plain, self._dummy_hash)
             await self._audit(conn, "auth.login_failed", username[:40], client, reason="unknown")
             return Unauthorized(BAD_CREDENTIALS)
         uid, name = user["id"], user["username"]
@@ -377,7 +378,7 @@ class Accounts:
     ) -> Principal | CityError:
         user = await self._user_for_login(conn, username)
         if user is None:
-            await self.check_password(password, _DUMMY_HASH)
+            await self.check_password(password, self._dummy_hash)
             raise InvalidToken(BAD_CREDENTIALS)
         if user["locked_until"] and user["locked_until"] > _now():
             raise AccountLocked("Account locked (账号已锁定).")
