@@ -77,7 +77,7 @@ WHERE c.street_code = %s ORDER BY g.code
 CASE_SQL = """
 INSERT INTO city.cases (case_no, source, category, class_code, description, status, department_code,
                         responsibility_grid_code, reporter_user_id, geom)
-SELECT %s, '监督员上报', %s, '0101010101', '测试案卷', '待受理', %s, %s, %s, ST_PointOnSurface(geom)
+SELECT %s, 'inspector', %s, '0101010101', '测试案卷', '待受理', %s, %s, %s, ST_PointOnSurface(geom)
 FROM city.responsibility_grids WHERE code = %s
 RETURNING id
 """

@@ -29,7 +29,7 @@ CASES = next(s for s in LAYERS if s.id == "cases")
 LON, LAT = 120.4801, 33.2001
 INSERT_CASE = (
     "INSERT INTO city.cases (case_no, source, category, class_code, description, status, geom) "
-    "VALUES ('TILE-1', '监督员上报', '事件', '3209040101', '井盖破损', '待受理', "
+    "VALUES ('TILE-1', 'inspector', '事件', '3209040101', '井盖破损', '待受理', "
     "ST_SetSRID(ST_Point(%s, %s), 4490))"
 )
 

@@ -3,7 +3,24 @@
 from spatial.models.admin import Community, District, Street
 from spatial.models.audit import AuditLog
 from spatial.models.base import SCHEMA, SRID, Base
-from spatial.models.cases import Case
+from spatial.models.case_work import (
+    CaseMedia,
+    CaseRequest,
+    CaseTask,
+    CaseTypeWorkflow,
+    DispatchRule,
+    InspectorPosition,
+    MediaBlob,
+    Notification,
+    SmsMessage,
+    StaffRoster,
+    StageTimeLimit,
+    Supervision,
+    WorkCalendar,
+    WorkflowDefinition,
+    WorkPeriod,
+)
+from spatial.models.cases import Case, CaseHistory, CaseSource
 from spatial.models.catalogue import ComponentClass, EventClass
 from spatial.models.geocoding import ADDRESS_TRGM, POI_NAME_TRGM
 from spatial.models.grids import EvaluationGrid, ResponsibilityGrid, UnitGrid
@@ -38,6 +55,23 @@ __all__ = [
     "Base",
     "Building",
     "Case",
+    "CaseMedia",
+    "CaseRequest",
+    "CaseTask",
+    "CaseTypeWorkflow",
+    "DispatchRule",
+    "InspectorPosition",
+    "MediaBlob",
+    "Notification",
+    "SmsMessage",
+    "StaffRoster",
+    "StageTimeLimit",
+    "Supervision",
+    "WorkCalendar",
+    "WorkflowDefinition",
+    "WorkPeriod",
+    "CaseHistory",
+    "CaseSource",
     "Community",
     "ComponentClass",
     "Compound",

@@ -1,0 +1,21 @@
+"""fleet registry and telemetry
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-25 15:45:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Placeholder: filled by its issue's work."""
+
+
+def downgrade() -> None:
+    """Placeholder: filled by its issue's work."""
