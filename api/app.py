@@ -14,11 +14,18 @@ from api.ogc.items import features_router
 from api.ogc.mount import mount_ogc
 from api.problems import install_problem_handlers
 from api.raster import raster_router
+from api.routers.alarms import alarms_router
 from api.routers.audit import audit_router
 from api.routers.auth import auth_router
+from api.routers.case_boxes import case_boxes_router
+from api.routers.case_intake import case_intake_router
+from api.routers.case_rules import case_rules_router
+from api.routers.cases import case_router
 from api.routers.crs import crs_router
+from api.routers.fleet import fleet_router
 from api.routers.geocode import geocode_router
 from api.routers.health import health_router
+from api.routers.heatmap import heatmap_router
 from api.routers.layers import layers_router
 from api.routers.org import org_router
 from api.routers.tiles import tiles_router
@@ -77,6 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router(),
         org_router(),
         audit_router(),
+        case_intake_router(),
+        case_boxes_router(),
+        case_rules_router(),
+        case_router(),
+        fleet_router(),
+        alarms_router(),
+        heatmap_router(),
         layers_router(),
         crs_router(),
         geocode_router(),

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from api.cli_audit import audit_app
+from api.cli_cases import cases_app
+from api.cli_fleet import fleet_app
 from api.cli_identity import keys_app, users_app, users_demo
 from api.cli_redis import redis_app
 from spatial.errors import CityError
@@ -30,6 +32,8 @@ app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(cases_app, name="cases")
+app.add_typer(fleet_app, name="fleet")
 
 LOCAL_DB_NAME = "cityops"
 

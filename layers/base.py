@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from layers.fleet.alarm_layers import ALARM_LAYERS
+from layers.fleet.layers import FLEET_LAYERS
 from layers.registry import LayerRegistry, LayerScope, LayerSpec, TileSpec
 
 ADMIN = ("基础数据", "行政区划")
@@ -167,8 +169,8 @@ BASE_LAYERS = (
 
 
 def register_base_layers(registry: LayerRegistry) -> None:
-    """Add the spatial core's layers."""
-    for spec in BASE_LAYERS:
+    """Add the spatial core's layers and the business modules' layers."""
+    for spec in (*BASE_LAYERS, *FLEET_LAYERS, *ALARM_LAYERS):
         registry.register(spec)
 
 

@@ -1,0 +1,1 @@
+"""The geofence engine: one engine for every module (fleet, sanitation, patrols)."""
