@@ -126,6 +126,10 @@ def samples_load(
         return
     load(url, size)  # type: ignore[arg-type]
     users_demo(if_empty=False)  # the demo users of the README, with this sample
+    from data_samples.modules import load_module_samples
+
+    for table, rows in load_module_samples(url, size).items():
+        typer.echo(f"  {table:<22} {rows:>8,} rows")
 
 
 @samples_app.command("basemaps")

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from api.app import create_app
 from data_samples.demo_users import load_demo_users
 from data_samples.load import load
+from data_samples.modules import load_module_samples
 from spatial.cluster import Cluster
 from spatial.db import drop_database, ensure_database, libpq_url, make_engine
 from spatial.migrate import upgrade
@@ -72,6 +73,7 @@ def sample_template(pg_server: str) -> Iterator[str]:
     load(url, "small", progress=lambda _msg: None)
     security = SecuritySettings()
     load_demo_users(url, KeyStore.ensure(security.key_dir), security.password_iterations)
+    load_module_samples(url, "small")
     yield make_url(url).database
     drop_database(url)
 
