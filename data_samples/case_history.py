@@ -1,4 +1,4 @@
-""" str, size: str):A realistic year of cases across every state."""
+"""A realistic year of cases across every state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-""" str):Dafeng's supervision manual (dispatch rules), staff roster and calendar."""
+"""Dafeng's supervision manual (dispatch rules), staff roster and calendar."""
 
 from __future__ import annotations
 

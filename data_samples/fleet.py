@@ -1,4 +1,4 @@
-""" str, size: str):The fleet registry: sites, companies, trucks, drivers, permits."""
+"""The fleet registry: sites, companies, trucks, drivers, permits."""
 
 from __future__ import annotations
 
