@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages cityops needs when they are missing: Python venv support,
 # PostgreSQL with PostGIS, GDAL's command-line tools (ogrinfo: the OAPIF client tests),
-# redis-server (shared rate limits; `cityops redis up` runs a project-local one).
+# redis-server (shared rate limits; `cityops redis up` runs a project-local one), mosquitto
+# (MQTT telemetry).
 # Idempotent; a second run installs nothing.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ fi
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)  # MQTT telemetry (`cityops mqtt up` runs a project-local one)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
