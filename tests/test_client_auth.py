@@ -238,11 +238,5 @@ def test_qgis_public_layer_needs_no_credentials(qgis: dict, psql_url: str) -> No
     assert layer["features"] == _scalar(psql_url, "SELECT count(*) FROM city.streets")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QGIS's WFS provider reuses a cached GetCapabilities (keyed by URL only) and /wfs "
-    "sends no 'Cache-Control: no-store', so credentials added after an anonymous visit are "
-    "not seen until the cache is cleared",
-)
 def test_qgis_wfs_credentials_after_anonymous_visit(qgis: dict) -> None:
     assert qgis["wfs_basic_after_anonymous"]["valid"], qgis["wfs_basic_after_anonymous"]

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.ogc.config import pygeoapi_config
 from api.ogc.context import OgcContext, register
 from api.ogc.urls import PREFIX, rewrite
-from api.security.policy import deny, principal_of
+from api.security.policy import PER_CALLER_HEADERS, deny, principal_of
 from layers.registry import LayerRegistry
 from spatial.errors import CityError, InvalidInput, NotFound
 from spatial.features_catalog import LayerColumns, load_catalog_sync
@@ -230,7 +230,9 @@ class OgcMount:
                 except CityError as exc:
                     await _refusal(exc, conn)(scope, receive, send)
                     return
-        listing = hidden if hidden and segments in ([], ["collections"]) else frozenset()
+        is_listing = segments in ([], ["collections"])
+        listing = hidden if hidden and is_listing else frozenset()
+        per_caller = is_listing and any(spec.read_permission for spec in self.registry)
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -241,7 +243,7 @@ class OgcMount:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._send(conn, start, b"".join(chunks), send, listing)
+                    await self._send(conn, start, b"".join(chunks), send, listing, per_caller)
             else:
                 await send(message)
 
@@ -256,8 +258,11 @@ class OgcMount:
         body: bytes,
         send: Send,
         hidden: frozenset[str] = frozenset(),
+        per_caller: bool = False,
     ) -> None:
         headers = MutableHeaders(raw=list(start.get("headers", [])))
+        if per_caller:  # the list depends on who asks: never cache it
+            headers.update(PER_CALLER_HEADERS)
         ctype = headers.get("content-type", "")
         status = int(start.get("status", 200))
         if status >= 500:

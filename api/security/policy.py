@@ -22,6 +22,10 @@ from spatial.security.principal import ANONYMOUS, Principal
 
 PolicyKind = Literal["public", "authenticated", "permission", "layer"]
 
+# Documents whose content depends on who asks (capabilities, collection lists) are never
+# cached: a client adding credentials after an anonymous visit must see the full list.
+PER_CALLER_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization, X-API-Key"}
+
 
 def principal_of(request: Request) -> Principal:
     """The principal the authentication middleware attached to the request."""

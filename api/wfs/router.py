@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from api.deps import get_conn, get_registry
 from api.ows_errors import OwsRoute
-from api.security.policy import principal_of, public
+from api.security.policy import PER_CALLER_HEADERS, principal_of, public
 from api.wfs import documents, encode, query
 from api.wfs.errors import layer_refusal, readable, wfs_error
 from api.wfs.params import (
@@ -61,7 +61,11 @@ async def get_capabilities(request: Request, conn: Conn, registry: Registry) -> 
     specs = _readable(registry, principal_of(request))
     layers = [(spec, await query.extent(conn, spec)) for spec in specs]
     title = request.app.state.settings.title + " WFS"
-    return Response(documents.capabilities(_service_url(request), title, layers), media_type=XML)
+    return Response(
+        documents.capabilities(_service_url(request), title, layers),
+        media_type=XML,
+        headers=PER_CALLER_HEADERS,
+    )
 
 
 async def describe_feature_type(

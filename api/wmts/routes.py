@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import get_conn
 from api.ows_errors import XML_MEDIA_TYPE, OwsError, OwsRoute, invalid
-from api.security.policy import principal_of, public
+from api.security.policy import PER_CALLER_HEADERS, principal_of, public
 from api.wfs.errors import layer_refusal, readable
 from api.wmts.capabilities import capabilities_xml
 from api.wmts.catalogue import basemap_layers, layer_extents, vector_layers
@@ -48,7 +48,8 @@ async def capabilities_response(request: Request, only: BasemapSpec | None = Non
             extents = await layer_extents(conn, specs)
         layers += vector_layers(specs, extents)
     body = await run_in_threadpool(capabilities_xml, layers, wmts_base(request), settings.title)
-    return Response(body, media_type=XML_MEDIA_TYPE)
+    headers = PER_CALLER_HEADERS if only is None else None
+    return Response(body, media_type=XML_MEDIA_TYPE, headers=headers)
 
 
 async def tile_response(request: Request, target: TileTarget) -> Response:
