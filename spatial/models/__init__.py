@@ -1,5 +1,6 @@
 """ORM models of the spatial core; importing this module registers every table."""
 
+from spatial.models import fleet, geofence  # noqa: F401 (registers the fleet tables)
 from spatial.models.admin import Community, District, Street
 from spatial.models.audit import AuditLog
 from spatial.models.base import SCHEMA, SRID, Base
