@@ -5,6 +5,7 @@ Revises: 0005
 Create Date: 2026-11-25 15:24:51.116535
 """
 
+import json
 from collections.abc import Sequence
 
 import geoalchemy2
@@ -45,7 +46,7 @@ CREATE TRIGGER case_history_immutable BEFORE UPDATE OR DELETE ON city.case_histo
 
 
 def seed() -> None:
-    """Case sources and the default workflow row (its definition is filled below)."""
+    """Case sources and the default workflow definition (GB/T 30428.8)."""
     sources = sa.table(
         "case_sources",
         sa.column("code"),
@@ -61,9 +62,20 @@ def seed() -> None:
         "(SELECT code FROM city.case_sources s WHERE s.name = c.source OR s.code = c.source), "
         "'inspector')"
     )
+    # The default definition is data maintained in code (layers/cases/definitions.py); the
+    # migration seeds the version current when it runs, later edits go through the API.
+    from layers.cases.definitions import DEFAULT_CODE, DEFAULT_NAME, default_definition
+
     op.execute(
-        "INSERT INTO city.workflow_definitions (code, name, definition, is_default) "
-        "VALUES ('gbt30428_8', 'GB/T 30428.8 数字化城市管理业务流程', '{}'::jsonb, true)"
+        sa.text(
+            "INSERT INTO city.workflow_definitions (code, name, description, definition, "
+            "is_default) VALUES (:code, :name, :description, CAST(:definition AS jsonb), true)"
+        ).bindparams(
+            code=DEFAULT_CODE,
+            name=DEFAULT_NAME,
+            description="上报→受理→(核实)→立案→派遣→处置→核查→结案, 含回退/延期/作废/督办/补采",
+            definition=json.dumps(default_definition(), ensure_ascii=False),
+        )
     )
 
 
