@@ -12,6 +12,7 @@ SIZE ?= full
 run: venv
 	$(BIN)/cityops db up
 	$(BIN)/cityops redis up
+	$(BIN)/cityops fleet broker up
 	$(BIN)/cityops db migrate
 	$(BIN)/cityops keys init
 	$(BIN)/cityops samples load --size $(SIZE) --if-empty
@@ -43,4 +44,5 @@ bench: venv
 clean:
 	-$(BIN)/cityops db down
 	-$(BIN)/cityops redis down
+	-$(BIN)/cityops fleet broker down
 	rm -rf $(VENV) var

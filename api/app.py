@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.middleware import Middleware
 from starlette.staticfiles import StaticFiles
 
+from api.background import fleet_background
 from api.ogc.items import features_router
 from api.ogc.mount import mount_ogc
 from api.problems import install_problem_handlers
@@ -38,6 +41,7 @@ from api.wfs.router import wfs_router
 from api.wmts import wmts_router
 from geocoder.service import GeocoderService
 from layers.base import default_registry
+from layers.fleet.violations import install as install_fleet_checks
 from spatial.db import make_pool
 from spatial.errors import ConfigurationError
 from spatial.security.accounts import Accounts
@@ -59,8 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.geocoder = GeocoderService(pool, settings.db.connect_timeout_s)
         app.state.geocoder.start()  # builds the geocoding index in the background
+        background = (
+            fleet_background(url, pool) if settings.fleet_background else contextlib.nullcontext()
+        )
         try:
-            yield
+            async with background:
+                yield
         finally:
             await app.state.geocoder.close()
             await app.state.limiter.close()
@@ -76,9 +84,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = default_registry()
+    install_fleet_checks()  # geofences and violations evaluate every ingested batch
     install_problem_handlers(app)
     install_security(app, settings)
-    for router in (
+    for router in (*stateless_routers(), heatmap_router(), tiles_router()):
+        app.include_router(router)
+    check_policies(app)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="web-static")
+    mount_ogc(app, settings)  # last: the /ogc mount catches what the routes above do not
+    return app
+
+
+@cache
+def stateless_routers() -> tuple[APIRouter, ...]:
+    """Routers that hold no state or settings: built once per process, shared by its apps.
+
+    (Building ~200 routes costs seconds; tests build many apps.) The tile and heatmap routers
+    read settings when built and keep caches, so every app gets its own.
+    """
+    return (
         health_router(),
         auth_router(),
         users_router(),
@@ -90,23 +114,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         case_router(),
         fleet_router(),
         alarms_router(),
-        heatmap_router(),
         layers_router(),
         crs_router(),
         geocode_router(),
         wfs_router(),
-        raster_router(),
         wmts_router(),
-        tiles_router(),
+        raster_router(),
         features_router(),
-    ):
-        app.include_router(router)
+    )
+
+
+_CHECKED: set[tuple[tuple[str, str], ...]] = set()
+
+
+def check_policies(app: FastAPI) -> None:
+    """Refuse to start when a route lacks exactly one policy (api/security/policy.py)."""
+    key = tuple((type(r).__name__, str(getattr(r, "path", ""))) for r in app.routes)
+    if key in _CHECKED:  # the same route table passed before in this process
+        return
     unguarded = unguarded_routes(app.routes, doc_paths(app))
-    if unguarded:  # every route declares exactly one policy (api/security/policy.py)
+    if unguarded:
         raise ConfigurationError(f"routes without exactly one policy: {', '.join(unguarded)}")
-    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="web-static")
-    mount_ogc(app, settings)  # last: the /ogc mount catches what the routes above do not
-    return app
+    _CHECKED.add(key)
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:

@@ -206,6 +206,7 @@ def serve(
     import uvicorn
 
     _url()  # fail fast with a clear message when no database is configured
+    os.environ.setdefault("CITY_FLEET_BACKGROUND", "true")  # MQTT telemetry + fleet scans
     typer.echo(f"cityops on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
     uvicorn.run(
         "api.app:create_app", host=host, port=port, workers=workers, factory=True, log_level="info"

@@ -21,7 +21,7 @@ fi
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)  # MQTT telemetry (`cityops mqtt up` runs a project-local one)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)  # MQTT telemetry (`cityops fleet broker up` runs a project-local one)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    fleet_background: bool = False  # MQTT consumer + fleet scans (``cityops serve`` sets it)
+    media_dir: Path = PROJECT_ROOT / "var" / "media"  # case photos and recordings by SHA-256
     county_code: str = "320904"
     county_name: str = "大丰区"
     title: str = "大丰区城市运行管理服务平台"

@@ -24,12 +24,14 @@ from spatial.settings import DatabaseSettings, SecuritySettings, Settings
 from tests.redis_support import redis_url  # noqa: F401
 
 # Every app a test builds (and the live uvicorn server, which inherits the environment) uses
-# throwaway key material, a fast password hash and no rate limit; tests of those set their own.
+# throwaway key material and media store, a fast password hash and no rate limit; tests of
+# those set their own.
 os.environ.setdefault(
     "CITY_SECURITY_KEY_DIR", str(Path(tempfile.mkdtemp(prefix="cityops-keys-")) / "keys")
 )
 os.environ.setdefault("CITY_SECURITY_PASSWORD_ITERATIONS", "2000")
 os.environ.setdefault("CITY_LIMITS_ENABLED", "false")
+os.environ.setdefault("CITY_MEDIA_DIR", tempfile.mkdtemp(prefix="cityops-media-"))
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,7 @@ RETURNING id
 
 def _insert(url: str) -> World:
     with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("TRUNCATE city.cases CASCADE")  # only the cases below, not the samples
         s1, s2, s3 = ([r[0] for r in conn.execute(GRID_SQL, (s,)).fetchall()] for s in STREETS)
         grids = {"GA": s1[0], "GB": s1[-1], "GC": s2[0], "GE": s2[-1], "GD": s3[0], "GF": s3[-1]}
         citizen = conn.execute("SELECT id FROM city.users WHERE username = 'citizen'").fetchone()[0]
@@ -466,7 +467,7 @@ needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bi
 
 
 @needs_gdal
-def test_gdal_reads_cases_over_wfs_with_credentials(live_server: str) -> None:
+def test_gdal_reads_cases_over_wfs_with_credentials(live_server: str, db_url: str) -> None:
     """GDAL (as QGIS) sees city:cases only when it sends Basic credentials."""
     command = ["ogrinfo", "-ro", "-so", f"WFS:{live_server}/wfs", "city:cases"]
     env = {**os.environ, "GDAL_HTTP_TIMEOUT": "60"}
@@ -475,4 +476,6 @@ def test_gdal_reads_cases_over_wfs_with_credentials(live_server: str) -> None:
     env |= {"GDAL_HTTP_AUTH": "BASIC", "GDAL_HTTP_USERPWD": f"acceptor:{DEMO_PASSWORD}"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "Feature Count: 0" in done.stdout  # the shared sample has no cases
+    count = int(re.search(r"Feature Count: (\d+)", done.stdout).group(1))
+    with psycopg.connect(libpq_url(db_url)) as conn:  # the acceptor's scope is everything
+        assert count == conn.execute("SELECT count(*) FROM city.cases").fetchone()[0]

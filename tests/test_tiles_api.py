@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from layers.registry import LayerSpec
 from spatial.tms import TileGrid, tile_grids
+from tests.security_support import basic
 from tests.tiles_support import (
     GRID_IDS,
     GRIDS,
@@ -25,15 +26,15 @@ from tests.tiles_support import (
     open_client,
 )
 
-# ``cases`` is empty in the sample: tests/test_tiles_cache.py inserts one and reads it back.
-LAYERS_WITH_DATA = [s for s in LAYERS if s.id != "cases"]
+# ``alarms`` is filled by the running system only (tests/test_alarms.py covers it).
+LAYERS_WITH_DATA = [s for s in LAYERS if s.id != "alarms"]
 POINT_LAYERS = [s for s in LAYERS_WITH_DATA if s.is_point]
 WMQ = tile_grids()["WebMercatorQuad"]
 
 
 @pytest.fixture(scope="module")
 def tiles_client(db_url: str) -> Iterator[TestClient]:
-    yield from open_client(db_url)
+    yield from open_client(db_url, basic("shiftlead"))  # reads every layer, scope: all
 
 
 @pytest.mark.parametrize("grid", GRIDS, ids=GRID_IDS)

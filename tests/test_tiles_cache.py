@@ -34,6 +34,12 @@ INSERT_CASE = (
 )
 
 
+def _without_cases(url: str) -> None:
+    """Empty the cases table (the sample history fills it) so one insert decides the tile."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("TRUNCATE city.cases CASCADE")
+
+
 def _versions(url: str) -> dict[str, int]:
     with psycopg.connect(libpq_url(url)) as conn:
         return dict(conn.execute("SELECT layer, version FROM city.layer_versions").fetchall())
@@ -65,6 +71,7 @@ def test_insert_invalidates_the_tile_at_once(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch, grid: TileGrid
 ) -> None:
     """With a 10-minute version TTL only the trigger's NOTIFY can make the new case visible."""
+    _without_cases(scratch_url)
     monkeypatch.setenv("CITY_TILES_VERSION_TTL_S", "600")
     tile = grid.tms.tile(LON, LAT, grid.zoom_range(CASES.tiles).start + 5)
     path = ogc_tile_path(CASES, grid, tile)
@@ -82,6 +89,7 @@ def test_insert_invalidates_the_tile_at_once(
 def test_without_listener_the_ttl_bounds_staleness(
     scratch_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _without_cases(scratch_url)
     monkeypatch.setenv("CITY_TILES_LISTEN", "false")
     monkeypatch.setenv("CITY_TILES_VERSION_TTL_S", "0.2")
     grid = tile_grids()["WebMercatorQuad"]

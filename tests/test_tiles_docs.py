@@ -29,7 +29,7 @@ PARTS = next(s for s in LAYERS if s.id == "parts")
 
 @pytest.fixture(scope="module")
 def tiles_client(db_url: str) -> Iterator[TestClient]:
-    yield from open_client(db_url, basic("acceptor"))  # every layer's documents, cases too
+    yield from open_client(db_url, basic("shiftlead"))  # every layer's documents, fleet too
 
 
 def _relative(href: str) -> str:

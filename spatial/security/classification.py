@@ -62,6 +62,18 @@ TABLES: Final[dict[str, TableLabel]] = {
         },
         layer="cases",
     ),
+    "notifications": TableLabel(
+        "重要数据",
+        "业务短信",
+        {"recipient_phone_enc": PERSONAL_SM4},
+    ),
+    "sms_messages": TableLabel(
+        "重要数据", "业务短信", {"phone_mask": FieldLabel("个人信息", "脱敏", "已脱敏号码")}
+    ),
+    "case_media": TableLabel("重要数据", "城市管理业务"),
+    "inspector_positions": TableLabel(
+        "重要数据", "人员轨迹", {"geom": FieldLabel("个人信息", "无", "监督员位置, 按权限可见")}
+    ),
     "responsibility_grids": TableLabel(
         "一般数据",
         "网格",

@@ -13,6 +13,7 @@ from spatial.security.sm4 import Keyring
 ENCRYPTED: Final = {
     "users": ("phone_enc", "id_number_enc", "totp_secret_enc"),
     "cases": ("reporter_name_enc", "reporter_phone_enc"),
+    "notifications": ("recipient_phone_enc",),
 }
 
 
