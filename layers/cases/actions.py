@@ -115,13 +115,18 @@ async def load_visible_case(
     condition = scope_condition(_cases_spec(), principal.scope, "c")
     if condition is not None:
         where = sql.SQL("{} AND {}").format(where, condition)
-    query = sql.SQL("SELECT c.*, now() AS db_now FROM city.cases c WHERE {}").format(where)
+    query = sql.SQL(
+        "SELECT c.*, now() AS db_now, w.updated_at AS workflow_updated_at FROM city.cases c"
+        " LEFT JOIN city.workflow_definitions w ON w.code = c.workflow_code WHERE {}"
+    ).format(where)
     cur = await conn.execute(query, (case_id,))
     names = [c.name for c in cur.description or []]
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"No case {case_id}.")
-    return {n: v for n, v in zip(names, row, strict=True) if n != "geom"}
+    case = {n: v for n, v in zip(names, row, strict=True) if n != "geom"}
+    case["workflow_code"] = case["workflow_code"] or DEFAULT_CODE
+    return case
 
 
 def _stale(case: dict[str, Any], definition: Definition | None = None) -> Conflict:
@@ -240,14 +245,17 @@ async def _choose(step: Step, action: str) -> Transition:
 # --- performing ---------------------------------------------------------------------------
 
 
-DEADLINE_SQL = f"""
-UPDATE city.cases c SET stage_deadline = v.due,
-       handle_deadline = CASE WHEN %(handle)s THEN v.due ELSE c.handle_deadline END
-  FROM (SELECT city.case_stage_deadline(x, x.stage, x.stage_started_at) AS due
-          FROM city.cases x WHERE x.id = %(id)s) v
- WHERE c.id = %(id)s
-RETURNING {STATE_COLUMNS}
-"""
+def _deadline(step: Step, to_stage: str) -> sql.Composable:
+    """The new stage's deadline (city.case_stage_deadline, migration 0007) as a SET expression.
+
+    ``c`` is the row before the update; a department set by this step is the one the
+    dispatched stage's limit is looked up for.
+    """
+    row: sql.Composable = sql.SQL("c")
+    if "department_code" in step.sets:
+        row = sql.SQL("jsonb_populate_record(c, jsonb_build_object('department_code', {}))")
+        row = row.format(step.sets["department_code"])
+    return sql.SQL("city.case_stage_deadline({}, {}, now())").format(row, sql.Literal(to_stage))
 
 
 async def _update(step: Step, to_stage: str, expected: int) -> dict[str, Any]:
@@ -260,9 +268,12 @@ async def _update(step: Step, to_stage: str, expected: int) -> dict[str, Any]:
     }
     if moved:
         sets["stage_started_at"] = sql.SQL("now()")
-        sets["stage_deadline"] = sql.NULL
+        sets["stage_deadline"] = _deadline(step, to_stage)
+        if step.memo.get("set_department"):  # 处置截止时间 = the dispatched stage's deadline
+            sets["handle_deadline"] = sets["stage_deadline"]
     sets |= step.sets
-    query = sql.SQL("UPDATE city.cases SET {} WHERE id = %s AND version = %s RETURNING {}").format(
+    update = "UPDATE city.cases c SET {} WHERE id = %s AND version = %s RETURNING {}"
+    query = sql.SQL(update).format(
         sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(k), v) for k, v in sets.items()
         ),
@@ -276,10 +287,7 @@ async def _update(step: Step, to_stage: str, expected: int) -> dict[str, Any]:
         )
         raise _stale(current[0] if current else step.case, step.definition)
     new = rows[0]
-    if moved:  # the new stage's deadline (city.case_stage_deadline, migration 0007)
-        handle = bool(step.memo.get("set_department"))
-        return (await step.rows(DEADLINE_SQL, {"id": step.case_id, "handle": handle}))[0]
-    if step.memo.get("set_department"):
+    if step.memo.get("set_department") and not moved:
         new = (
             await step.rows(
                 "UPDATE city.cases SET handle_deadline = stage_deadline"
@@ -369,7 +377,7 @@ async def perform(
     try:
         async with conn.transaction():
             case = await load_visible_case(conn, principal, case_id)
-            definition = await load(conn, case["workflow_code"] or DEFAULT_CODE)
+            definition = await load(conn, case["workflow_code"], case["workflow_updated_at"])
             step = Step(conn, principal, case, definition, dict(payload), robot=is_robot(principal))
             return await _run(step, action, expected_version)
     except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
@@ -381,7 +389,7 @@ async def available_actions(
 ) -> list[ActionInfo]:
     """The actions ``principal`` may take on the case now (payload-dependent checks aside)."""
     case = await load_visible_case(conn, principal, case_id)
-    definition = await load(conn, case["workflow_code"] or DEFAULT_CODE)
+    definition = await load(conn, case["workflow_code"], case["workflow_updated_at"])
     out: list[ActionInfo] = []
     for action in definition.actions:
         step = Step(conn, principal, case, definition, {}, robot=is_robot(principal), probe=True)

@@ -304,15 +304,19 @@ def validate(
 _CACHE: dict[tuple[str, datetime], Definition] = {}
 
 
-async def load(conn: psycopg.AsyncConnection, code: str) -> Definition:
-    """The definition ``code``, cached by code and ``updated_at``."""
-    cur = await conn.execute(
-        "SELECT updated_at FROM city.workflow_definitions WHERE code = %s", (code,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"No workflow definition {code}.")
-    key = (code, row[0])
+async def load(
+    conn: psycopg.AsyncConnection, code: str, updated_at: datetime | None = None
+) -> Definition:
+    """The definition ``code``, cached by code and ``updated_at`` (read when not given)."""
+    if updated_at is None:
+        cur = await conn.execute(
+            "SELECT updated_at FROM city.workflow_definitions WHERE code = %s", (code,)
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"No workflow definition {code}.")
+        updated_at = row[0]
+    key = (code, updated_at)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
