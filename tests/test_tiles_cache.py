@@ -103,16 +103,43 @@ def test_without_listener_the_ttl_bounds_staleness(
 
 
 def test_one_bump_per_transaction_and_none_on_rollback(scratch_url: str) -> None:
-    start = _versions(scratch_url)["cases"]
+    start = _versions(scratch_url)["parts"]
     with psycopg.connect(libpq_url(scratch_url)) as conn:
-        conn.execute(INSERT_CASE, (LON, LAT))
-        bumped = conn.execute("SELECT version FROM city.layer_versions WHERE layer = 'cases'")
+        conn.execute(
+            "UPDATE city.parts SET note = 'a' WHERE code = (SELECT min(code) FROM city.parts)"
+        )
+        bumped = conn.execute("SELECT version FROM city.layer_versions WHERE layer = 'parts'")
         first = bumped.fetchone()[0]
-        conn.execute("UPDATE city.cases SET status = '已受理'")
-        again = conn.execute("SELECT version FROM city.layer_versions WHERE layer = 'cases'")
+        conn.execute(
+            "UPDATE city.parts SET note = 'b' WHERE code = (SELECT max(code) FROM city.parts)"
+        )
+        again = conn.execute("SELECT version FROM city.layer_versions WHERE layer = 'parts'")
         assert first > start and again.fetchone()[0] == first
         conn.rollback()
-    assert _versions(scratch_url)["cases"] == start
+    assert _versions(scratch_url)["parts"] == start
+
+
+def test_busy_layers_bump_at_commit_without_holding_the_lock(scratch_url: str) -> None:
+    """cases (migration 0010): the bump runs at commit, so writers do not queue on it."""
+    start = _versions(scratch_url)["cases"]
+    with (
+        psycopg.connect(libpq_url(scratch_url)) as conn,
+        psycopg.connect(libpq_url(scratch_url), autocommit=True) as other,
+    ):
+        conn.execute(INSERT_CASE, (LON, LAT))
+        conn.execute("UPDATE city.cases SET level = '紧急' WHERE case_no = 'TILE-1'")
+        assert _versions(scratch_url)["cases"] == start  # nothing bumped (or locked) yet
+        other.execute("SET lock_timeout = '1s'")  # a second writer is not blocked meanwhile
+        other.execute(
+            "UPDATE city.cases SET level = '一般' WHERE id = (SELECT min(id) FROM city.cases)"
+        )
+        conn.commit()
+    assert _versions(scratch_url)["cases"] > start
+    rolled = _versions(scratch_url)["cases"]
+    with psycopg.connect(libpq_url(scratch_url)) as conn:
+        conn.execute("UPDATE city.cases SET level = '紧急' WHERE case_no = 'TILE-1'")
+        conn.rollback()
+    assert _versions(scratch_url)["cases"] == rolled
 
 
 def test_sample_loader_truncate_and_copy_bump_versions(scratch_url: str) -> None:
