@@ -300,13 +300,16 @@ async def next_case_no(conn: psycopg.AsyncConnection) -> str:
     day = await _one(conn, "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') AS d")
     prefix = str((day or {})["d"])
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('city.case_no.' || %s))", (prefix,))
+    # A range on the unique case_no index (LIKE 'prefix%' cannot use it outside the C
+    # collation and scanned every case): the day's highest number is one index probe.
     row = await _one(
         conn,
-        "SELECT COALESCE(max(substr(case_no, 9)::int), 0) + 1 AS n FROM city.cases"
-        " WHERE case_no LIKE %s AND case_no ~ '^[0-9]{14}$'",
-        (prefix + "%",),
+        "SELECT max(case_no) AS last FROM city.cases"
+        " WHERE case_no BETWEEN %s AND %s AND case_no ~ '^[0-9]{14}$'",
+        (prefix + "000000", prefix + "999999"),
     )
-    return f"{prefix}{int((row or {'n': 1})['n']):06d}"
+    last = (row or {}).get("last")
+    return f"{prefix}{int(last[8:]) + 1 if last else 1:06d}"
 
 
 # ------------------------------------------------------------------------------- the report
