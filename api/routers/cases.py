@@ -121,7 +121,7 @@ SELECT c.id, c.case_no, c.source, s.name AS source_name, s.source_class, c.categ
        c.reporter_name_mask, c.reporter_phone_mask, c.reported_at, c.accepted_at,
        c.registered_at, c.dispatched_at, c.handled_at, c.closed_at, c.stage_started_at,
        c.stage_deadline, c.handle_deadline, c.updated_at,
-       ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, {timer} AS timer
+       ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, city.case_timer(c, now()) AS timer
 FROM city.cases c
 LEFT JOIN city.case_sources s ON s.code = c.source
 LEFT JOIN city.departments d ON d.code = c.department_code
@@ -135,12 +135,7 @@ WHERE c.id = %s
 
 async def _detail(conn: psycopg.AsyncConnection, principal: Principal, case_id: int) -> dict:
     await engine.load_visible_case(conn, principal, case_id)
-    cur = await conn.execute(
-        "SELECT to_regprocedure('city.case_timer(city.cases,timestamptz)') IS NOT NULL"
-    )
-    has_timer = bool((await cur.fetchone() or (False,))[0])
-    timer = "city.case_timer(c, now())" if has_timer else "NULL::text"
-    case = (await _rows(conn, DETAIL_SQL.format(timer=timer), (case_id,)))[0]
+    case = (await _rows(conn, DETAIL_SQL, (case_id,)))[0]
     case["crs"] = "EPSG:4490"
     case["tasks"] = await _rows(
         conn,

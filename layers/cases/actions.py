@@ -20,6 +20,7 @@ from psycopg import sql
 
 from layers.cases import history
 from layers.cases.definitions import DEFAULT_CODE, OPINION_TYPES, TRANSITIONS
+from layers.cases.dispatch import automatic_department
 from layers.cases.workflow import Definition, Transition, load
 from layers.cases.workflow_conditions import Step, first_refusal
 from layers.cases.workflow_effects import APPLY, ENGINE, PREPARE
@@ -336,10 +337,6 @@ async def _run(step: Step, action: str, expected_version: int | None) -> CaseSta
 
 async def _auto_dispatch(conn: psycopg.AsyncConnection, state: CaseState) -> CaseState:
     """Dispatch by the command manual (自动派遣), as the system robot; failures are logged."""
-    try:
-        from layers.cases.dispatch import automatic_department  # noqa: PLC0415 - H2's module
-    except ImportError:
-        return state
     recommendation = await automatic_department(conn, state.id)
     if recommendation is None:
         return state

@@ -375,18 +375,12 @@ RETURNING id
 
 
 async def _deadline(conn: psycopg.AsyncConnection, case_id: int) -> None:
-    """Set the reported stage's deadline with H2's SQL function when it exists."""
-    exists = await _one(
-        conn,
-        "SELECT to_regprocedure('city.case_stage_deadline(city.cases, text, timestamptz)')"
-        " IS NOT NULL AS ok",
+    """Set the reported stage's deadline (city.case_stage_deadline, migration 0007)."""
+    await conn.execute(
+        "UPDATE city.cases c SET stage_deadline ="
+        " city.case_stage_deadline(c, 'reported', c.stage_started_at) WHERE c.id = %s",
+        (case_id,),
     )
-    if exists and exists["ok"]:
-        await conn.execute(
-            "UPDATE city.cases c SET stage_deadline ="
-            " city.case_stage_deadline(c, 'reported', c.stage_started_at) WHERE c.id = %s",
-            (case_id,),
-        )
 
 
 async def _history(

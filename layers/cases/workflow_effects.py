@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import sql
 
-from layers.cases import history
+from layers.cases import history, notify
 from layers.cases.workflow_conditions import TASK_NAMES, Step
 from spatial.errors import Conflict, FieldIssue, NotFound, UnprocessableInput
 
@@ -344,11 +344,7 @@ async def _merge_history(step: Step, _: str) -> None:
 
 
 async def _notify(step: Step, name: str) -> None:
-    """Queue messages through layers.cases.notify (skipped when it is not installed)."""
-    try:
-        from layers.cases import notify  # noqa: PLC0415 - optional module of the field app
-    except ImportError:
-        return
+    """Queue messages through the outbox (layers.cases.notify)."""
     who, case_no = _arg(name), step.case["case_no"]
     messages: list[tuple[int | None, str, str]] = []
     if who == "inspector" and step.memo.get("task"):
