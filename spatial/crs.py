@@ -259,3 +259,20 @@ def to_storage(lon: Coord, lat: Coord, crs: ClientCRS) -> Pair:
 def from_storage(lon: Coord, lat: Coord, crs: ClientCRS) -> Pair:
     """Convert storage CGCS2000 lon/lat to client lon/lat in ``crs``."""
     return _FROM_STORAGE[ClientCRS(crs)](lon, lat)
+
+
+def client_coords(
+    xs: list[float], ys: list[float], crs: ClientCRS, decimals: int
+) -> list[list[float]]:
+    """Storage lon/lat lists → ``[[lon, lat], …]`` in ``crs``, rounded to ``decimals``."""
+    if not xs:
+        return []
+    x, y = from_storage(np.asarray(xs), np.asarray(ys), crs)
+    return np.round(np.column_stack([np.atleast_1d(x), np.atleast_1d(y)]), decimals).tolist()
+
+
+def track_geometry(coords: list[list[float]]) -> dict[str, object] | None:
+    """A track as GeoJSON: a LineString, a Point for a single fix, None for none."""
+    if len(coords) >= 2:
+        return {"type": "LineString", "coordinates": coords}
+    return {"type": "Point", "coordinates": coords[0]} if coords else None

@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import numpy as np
 import psycopg
 from pydantic import BaseModel, Field, field_validator
 
-from spatial.crs import ClientCRS, from_storage, out_of_china, parse_client_crs, to_storage
+from spatial.crs import (
+    ClientCRS,
+    client_coords,
+    out_of_china,
+    parse_client_crs,
+    to_storage,
+    track_geometry,
+)
 
 FUTURE_TOLERANCE: Final = timedelta(minutes=5)
 MAX_SPEED_MS: Final = 50.0  # 180 km/h: beyond any inspector on foot, bike or car
@@ -154,10 +160,7 @@ async def upload_positions(
 
 
 def _coords(xs: list[float], ys: list[float], crs: ClientCRS) -> list[list[float]]:
-    if not xs:
-        return []
-    lon, lat = from_storage(np.asarray(xs), np.asarray(ys), crs)
-    return [[round(float(a), 8), round(float(b), 8)] for a, b in zip(lon, lat, strict=True)]
+    return client_coords(xs, ys, crs, decimals=8)
 
 
 async def track(
@@ -175,11 +178,7 @@ async def track(
     )
     rows = await cur.fetchall()
     coords = _coords([r[0] for r in rows], [r[1] for r in rows], crs)
-    geometry: dict[str, Any] | None = None
-    if len(coords) >= 2:
-        geometry = {"type": "LineString", "coordinates": coords}
-    elif coords:
-        geometry = {"type": "Point", "coordinates": coords[0]}
+    geometry = track_geometry(coords)
     return {
         "type": "Feature",
         "geometry": geometry,

@@ -14,10 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import numpy as np
 import psycopg
 
-from spatial.crs import ClientCRS, from_storage
+from spatial.crs import ClientCRS, client_coords, track_geometry
 from spatial.errors import FieldIssue, InvalidInput, NotFound, UnprocessableInput
 
 MAX_PERIOD: Final = timedelta(days=7)
@@ -73,10 +72,7 @@ GROUP BY line.n, line.mileage_m, line.first, line.last, line.max_speed
 
 
 def _coords(xs: list[float], ys: list[float], crs: ClientCRS) -> list[list[float]]:
-    if not xs:
-        return []
-    x, y = from_storage(np.asarray(xs), np.asarray(ys), crs)
-    return np.round(np.column_stack([np.atleast_1d(x), np.atleast_1d(y)]), 7).tolist()
+    return client_coords(xs, ys, crs, decimals=7)
 
 
 async def track(
@@ -96,11 +92,7 @@ async def track(
     n, mileage, first, last, max_speed, xs, ys, ms = row or (0, 0, None, None, None, [], [], [])
     xs, ys, ms = ([v for v in arr if v is not None] if arr else [] for arr in (xs, ys, ms))
     coords = _coords(xs, ys, crs)
-    geometry = None
-    if len(coords) >= 2:
-        geometry = {"type": "LineString", "coordinates": coords}
-    elif coords:
-        geometry = {"type": "Point", "coordinates": coords[0]}
+    geometry = track_geometry(coords)
     return {
         "type": "Feature",
         "id": vehicle_id,
