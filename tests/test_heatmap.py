@@ -9,7 +9,6 @@ here with h3-py.
 from __future__ import annotations
 
 import math
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,13 @@ import h3
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from spatial.db import drop_database, libpq_url, make_engine
+from spatial.db import drop_database, libpq_url
 from spatial.heatmap import parent_cell
 from spatial.settings import DatabaseSettings, Settings
 from tests.auth_support import bearer
+from tests.case_support import clone_database
 from tests.tiles_support import decode
 
 URL = "/api/v1/heatmap"
@@ -55,16 +54,6 @@ CASES = [
 ]
 
 
-def _clone(server: str, template: str) -> str:
-    name = f"cityops_heatmap_{uuid.uuid4().hex[:8]}"
-    admin = make_url(server).set(database="postgres").render_as_string(hide_password=False)
-    engine = make_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
 def _insert_cases(url: str) -> None:
     with psycopg.connect(libpq_url(url)) as conn:
         grids = [r[0] for r in conn.execute(GRID_SQL).fetchall()]
@@ -81,7 +70,7 @@ def _insert_cases(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(pg_server: str, sample_template: str) -> Iterator[str]:
-    url = _clone(pg_server, sample_template)
+    url = clone_database(pg_server, sample_template)
     try:
         _insert_cases(url)
         yield url

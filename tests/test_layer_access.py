@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,15 +21,15 @@ import morecantile
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.security.policy import unguarded_routes
 from data_samples.demo_users import DEMO_PASSWORD
 from layers.base import default_registry
-from spatial.db import drop_database, libpq_url, make_engine
+from spatial.db import drop_database, libpq_url
 from spatial.security.principal import EVERYTHING, NOTHING, DataScope, Principal
 from spatial.settings import DatabaseSettings, Settings
+from tests.case_support import clone_database
 from tests.raster_helpers import opaque_pixels, ows_exception, read_png
 from tests.security_support import as_, basic, user, with_principal
 from tests.tiles_support import decode
@@ -58,16 +57,6 @@ class World:
         with psycopg.connect(libpq_url(self.url)) as conn:
             rows = conn.execute(f"SELECT c.case_no FROM city.cases c WHERE {where}", params)
             return {r[0] for r in rows.fetchall()}
-
-
-def _clone(server: str, template: str) -> str:
-    name = f"cityops_access_{uuid.uuid4().hex[:8]}"
-    admin = make_url(server).set(database="postgres").render_as_string(hide_password=False)
-    engine = make_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 GRID_SQL = """
@@ -107,7 +96,7 @@ def _insert(url: str) -> World:
 
 @pytest.fixture(scope="module")
 def world(pg_server: str, sample_template: str) -> Iterator[World]:
-    url = _clone(pg_server, sample_template)
+    url = clone_database(pg_server, sample_template)
     try:
         yield _insert(url)
     finally:
